@@ -1,0 +1,105 @@
+# uclock: a user-space vDSO.  `make`, `make test`, `make run`, `make bench`.
+#
+# Variables: CC, BUILD (output directory), SANITIZE (e.g. address,undefined
+# or thread), WERROR=1, PREFIX, DESTDIR, TESTS (subset for `make test`).
+
+CC ?= cc
+CXX ?= c++
+BUILD ?= build
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+VERSION := 0.1.0
+SONAME := libuclock.so.0
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude -Isrc
+ifeq ($(WERROR),1)
+BASE_CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+SAN_LDFLAGS := -fsanitize=$(SANITIZE)
+endif
+LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DUCLOCK_BUILDING
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
+LIBS := -lpthread
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
+SHARED := $(BUILD)/libuclock.so.$(VERSION)
+STATIC := $(BUILD)/libuclock.a
+CLI := $(BUILD)/uclock
+
+TEST_SRC := $(filter-out tests/sim.c tests/check.c,$(wildcard tests/*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
+
+.PHONY: all lib test run bench install uninstall clean soak
+all: lib $(CLI)
+lib: $(SHARED) $(STATIC)
+
+$(BUILD)/src/%.o: src/%.c include/uclock.h $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(SHARED): $(LIB_OBJ) src/libuclock.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libuclock.map \
+		-Wl,-z,defs $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
+	ln -sf libuclock.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libuclock.so
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(CLI): tools/uclock.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
+
+$(BUILD)/tests/%.o: tests/%.c tests/*.h include/uclock.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Tests link the static archive: they reach internal interfaces too.
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(TEST_HELPERS) $(STATIC) $(SAN_LDFLAGS) \
+		$(LDFLAGS) $(LIBS) -lm
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) CC="$(CC)" CXX="$(CXX)" sh tests/run.sh $(TESTS)
+
+run: $(CLI)
+	$(CLI)
+
+$(BUILD)/bench: bench/bench.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -O2 $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS) -lm
+
+bench: $(BUILD)/bench
+	$(BUILD)/bench
+
+install: lib
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(LIBDIR)/cmake/uclock
+	install -m 644 include/uclock.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libuclock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libuclock.so
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		packaging/uclock.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/uclock.pc
+	sed -e 's|@VERSION@|$(VERSION)|' packaging/uclockConfigVersion.cmake.in \
+		> $(DESTDIR)$(LIBDIR)/cmake/uclock/uclockConfigVersion.cmake
+	install -m 644 packaging/uclockConfig.cmake \
+		$(DESTDIR)$(LIBDIR)/cmake/uclock/uclockConfig.cmake
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/uclock.h $(DESTDIR)$(LIBDIR)/libuclock.* \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/uclock.pc
+	rm -rf $(DESTDIR)$(LIBDIR)/cmake/uclock
+
+clean:
+	rm -rf $(BUILD) build-*

@@ -1,0 +1,259 @@
+/*
+ * uclock.h - a user-space vDSO: the kernel's clocks, read from the CPU's
+ * counter with conversion parameters kept in a seqcount-latched page.
+ *
+ * Slow paths are out of line in libuclock; the fast readers below are
+ * static inline so that a call costs little more than reading the counter.
+ */
+#ifndef UCLOCK_H
+#define UCLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(UCLOCK_BUILDING) && defined(__GNUC__)
+#define UCLOCK_API __attribute__((visibility("default")))
+#else
+#define UCLOCK_API
+#endif
+
+#define UCLOCK_VERSION_MAJOR 0
+#define UCLOCK_VERSION_MINOR 1
+
+/* ---- POSIX-compatible calls: same results and errno as the kernel. ---- */
+
+UCLOCK_API int uclock_gettime(clockid_t clock, struct timespec *ts);
+UCLOCK_API int uclock_getres(clockid_t clock, struct timespec *res);
+struct timezone;
+UCLOCK_API int uclock_gettimeofday(struct timeval *tv, struct timezone *tz);
+UCLOCK_API time_t uclock_time(time_t *t);
+UCLOCK_API int uclock_getcpu(unsigned *cpu, unsigned *node);
+
+/* ---- What the library is doing, for diagnostics. ---- */
+
+enum uclock_mode {
+	UCLOCK_MODE_UNINIT = 0,  /* nothing read yet */
+	UCLOCK_MODE_WARMUP = 1,  /* rate not known yet: kernel answers */
+	UCLOCK_MODE_COUNTER = 2, /* time from the counter, steered */
+	UCLOCK_MODE_KERNEL = 3,  /* counter not trusted: kernel answers */
+};
+
+enum uclock_source {
+	UCLOCK_SOURCE_NONE = 0,   /* not decided yet */
+	UCLOCK_SOURCE_TSC = 1,    /* x86 time-stamp counter */
+	UCLOCK_SOURCE_KERNEL = 2, /* pass-through to the kernel */
+};
+
+/*
+ * Filled by uclock_stat().  The caller sets .size = sizeof(struct
+ * uclock_stat) so that the structure can grow without breaking old callers.
+ */
+struct uclock_stat {
+	size_t size;
+	int mode;                  /* enum uclock_mode */
+	int source;                /* enum uclock_source */
+	const char *mode_name;     /* "counter", "warmup", "kernel", ... */
+	const char *source_name;   /* "tsc", "kernel" */
+	const char *reason;        /* why this source was chosen */
+	const char *counter_read;  /* ordered read: "rdtscp", "lfence+rdtsc" */
+	const char *kernel_path;   /* fallback: "vdso" or "syscall" */
+	uint64_t counter_hz;       /* measured counter frequency, 0 if none */
+	int64_t interval_ns;       /* update interval */
+	int64_t mono_offset_ns;    /* last measured MONOTONIC - kernel */
+	int64_t raw_offset_ns;     /* last measured MONOTONIC_RAW - kernel */
+	int64_t real_offset_ns;    /* kernel's REALTIME - MONOTONIC */
+	int64_t boot_offset_ns;    /* kernel's BOOTTIME - MONOTONIC */
+	int64_t tai_offset_ns;     /* kernel's CLOCK_TAI - REALTIME */
+	double rate_correction_ppm;/* steering applied to MONOTONIC's rate */
+	double kernel_rate_ppm;    /* kernel MONOTONIC rate vs MONOTONIC_RAW */
+	uint64_t updates;          /* parameter updates published */
+	uint64_t warmups;          /* (re)calibrations, the first included */
+	uint64_t discontinuities;  /* suspend, migration, counter reset... */
+	uint64_t realtime_steps;   /* kernel REALTIME steps followed */
+	int64_t age_ns;            /* age of the parameters now */
+};
+
+/* 0 on success, -1 with errno EINVAL if st is NULL or st->size too small. */
+UCLOCK_API int uclock_stat(struct uclock_stat *st);
+
+/* ---- Conversion of captured counter values. ---- */
+
+/*
+ * Convert a value of uclock_ticks() to CLOCK_REALTIME, MONOTONIC,
+ * MONOTONIC_RAW, BOOTTIME or TAI, in nanoseconds, with the current
+ * parameters.  Returns INT64_MIN with errno EINVAL for other clocks.
+ */
+UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks);
+
+/* Wrap-safe comparisons of counter values, as the kernel's time_after(). */
+static inline int uclock_ticks_after(uint64_t a, uint64_t b)
+{
+	return (int64_t)(b - a) < 0;
+}
+
+static inline int uclock_ticks_before(uint64_t a, uint64_t b)
+{
+	return uclock_ticks_after(b, a);
+}
+
+/* ------------------------------------------------------------------------
+ * Below: the data page and the inline readers.  The layout is internal
+ * (names start with uclock__) and may change between versions.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * One published set of conversion parameters.  Time at counter value t is
+ *   base + ((((t - cycle_last) & mask) * mult + frac) >> 32)
+ * and is used only while that delta is below limit; anything else (stale
+ * parameters, a counter behind cycle_last, warm-up, kernel mode) goes to
+ * the out-of-line slow path.  First cache line: what MONOTONIC and
+ * REALTIME need.
+ */
+struct uclock__copy {
+	uint64_t cycle_last;
+	uint64_t mask;
+	uint64_t limit;       /* 0 forces the slow path */
+	uint64_t mult;        /* ns per tick << 32, MONOTONIC family */
+	uint64_t frac;        /* sub-ns part of the MONOTONIC family bases */
+	int64_t base_mono;
+	int64_t base_real;
+	uint32_t mode;        /* enum uclock_mode */
+	uint32_t pad0;
+	/* second cache line */
+	uint64_t raw_mult;
+	uint64_t raw_frac;
+	int64_t base_raw;
+	int64_t base_boot;
+	int64_t base_tai;
+	uint64_t hard;        /* slow path may extrapolate up to here */
+	int64_t floor_mono;   /* nothing handed out above these... */
+	int64_t floor_raw;    /* ...so kernel answers are raised to them */
+};
+
+struct uclock__page {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t size;
+	uint32_t source;      /* enum uclock_source, set once */
+	uint32_t seq;         /* latch: readers use copy[seq & 1] */
+	uint32_t pad[11];
+	struct uclock__copy copy[2];
+};
+
+extern UCLOCK_API const struct uclock__page *uclock__page;
+UCLOCK_API int64_t uclock__slow_ns(clockid_t clock);
+UCLOCK_API uint64_t uclock__ticks_slow(void);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define UCLOCK__HAVE_TSC 1
+/* Unordered: may execute a little early; the readers tolerate that. */
+static inline uint64_t uclock__rdtsc(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+#else
+#define UCLOCK__HAVE_TSC 0
+static inline uint64_t uclock__rdtsc(void)
+{
+	return 0;
+}
+#endif
+
+#if defined(__GNUC__)
+#define UCLOCK__LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define UCLOCK__LIKELY(x) (x)
+#endif
+
+/*
+ * Fixed-point line evaluation.  The 64x64 multiply is done in 128 bits so
+ * that no delta the readers accept can overflow it.
+ */
+static inline int64_t uclock__line(int64_t base, uint64_t frac, uint64_t mult,
+				   uint64_t delta)
+{
+#if defined(__SIZEOF_INT128__)
+	__extension__ typedef unsigned __int128 u128;
+	return base + (int64_t)((((u128)delta * mult) + frac) >> 32);
+#else
+	uint64_t lo = (delta & 0xffffffffu) * mult;
+	uint64_t hi = (delta >> 32) * mult;
+	uint64_t low_sum = (lo & 0xffffffffu) + (frac & 0xffffffffu);
+	return base + (int64_t)(hi + (lo >> 32) + (frac >> 32) +
+				(low_sum >> 32));
+#endif
+}
+
+/*
+ * The read path for the two hottest clocks.  The latch gives a consistent
+ * copy without waiting: the writer only ever writes the copy readers are
+ * not told to use, then flips seq.  Acquire on seq orders the copy's loads
+ * after it; the acquire fence orders them before the re-check.
+ */
+/* The kernel's ids, spelled out so the header needs no feature macros. */
+#define UCLOCK__REALTIME 0
+#define UCLOCK__MONOTONIC 1
+
+static inline int64_t uclock__read_fast(clockid_t clock)
+{
+	const struct uclock__page *p = __atomic_load_n(&uclock__page,
+						       __ATOMIC_ACQUIRE);
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		const struct uclock__copy *c = &p->copy[seq & 1];
+		uint64_t last = __atomic_load_n(&c->cycle_last, __ATOMIC_RELAXED);
+		uint64_t mask = __atomic_load_n(&c->mask, __ATOMIC_RELAXED);
+		uint64_t limit = __atomic_load_n(&c->limit, __ATOMIC_RELAXED);
+		uint64_t mult = __atomic_load_n(&c->mult, __ATOMIC_RELAXED);
+		uint64_t frac = __atomic_load_n(&c->frac, __ATOMIC_RELAXED);
+		int64_t base = clock == UCLOCK__REALTIME
+				       ? __atomic_load_n(&c->base_real, __ATOMIC_RELAXED)
+				       : __atomic_load_n(&c->base_mono, __ATOMIC_RELAXED);
+		uint64_t delta = (uclock__rdtsc() - last) & mask;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
+			continue;
+		if (UCLOCK__LIKELY(delta < limit))
+			return uclock__line(base, frac, mult, delta);
+		return uclock__slow_ns(clock);
+	}
+}
+
+/* CLOCK_MONOTONIC in nanoseconds; never goes backwards within a thread. */
+static inline int64_t uclock_mono_ns(void)
+{
+	return uclock__read_fast(UCLOCK__MONOTONIC);
+}
+
+/* CLOCK_REALTIME in nanoseconds since the epoch. */
+static inline int64_t uclock_real_ns(void)
+{
+	return uclock__read_fast(UCLOCK__REALTIME);
+}
+
+/*
+ * The raw counter, for capture-now-convert-later with uclock_ticks_to_ns().
+ * When the counter is not trusted, the kernel's MONOTONIC_RAW in ns.
+ */
+static inline uint64_t uclock_ticks(void)
+{
+	const struct uclock__page *p = __atomic_load_n(&uclock__page,
+						       __ATOMIC_ACQUIRE);
+	if (UCLOCK__LIKELY(__atomic_load_n(&p->source, __ATOMIC_RELAXED) ==
+			   UCLOCK_SOURCE_TSC))
+		return uclock__rdtsc();
+	return uclock__ticks_slow();
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UCLOCK_H */

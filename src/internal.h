@@ -1,0 +1,201 @@
+/*
+ * Library-internal interfaces.  Nothing here is exported from the shared
+ * object; the static archive carries the symbols for the tools and tests.
+ */
+#ifndef UCLOCK_INTERNAL_H
+#define UCLOCK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "latch.h"
+#include "uclock.h"
+
+#define UCLOCK_PAGE_MAGIC 0x4b4c4355u /* "UCLK" */
+#define UCLOCK_PAGE_VERSION 1u
+
+#define NSEC_PER_SEC 1000000000LL
+
+typedef __int128 i128;              /* fixed-point ns << 32 in the writer */
+typedef unsigned __int128 u128;
+
+static inline int64_t uclock__ts_to_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * NSEC_PER_SEC + ts->tv_nsec;
+}
+
+/* tv_nsec always in [0, 1e9), also before the epoch. */
+static inline void uclock__ns_to_ts(int64_t ns, struct timespec *ts)
+{
+	int64_t sec = ns / NSEC_PER_SEC, rem = ns % NSEC_PER_SEC;
+
+	if (rem < 0) {
+		rem += NSEC_PER_SEC;
+		sec--;
+	}
+	ts->tv_sec = (time_t)sec;
+	ts->tv_nsec = (long)rem;
+}
+
+/* Served clocks, as slots of a copy. */
+enum slot { SLOT_REAL, SLOT_MONO, SLOT_RAW, SLOT_BOOT, SLOT_TAI, SLOT_NONE };
+
+static inline enum slot slot_of(clockid_t clock)
+{
+	switch (clock) {
+	case CLOCK_REALTIME: return SLOT_REAL;
+	case CLOCK_MONOTONIC: return SLOT_MONO;
+	case CLOCK_MONOTONIC_RAW: return SLOT_RAW;
+	case CLOCK_BOOTTIME: return SLOT_BOOT;
+	case CLOCK_TAI: return SLOT_TAI;
+	default: return SLOT_NONE;
+	}
+}
+
+static inline clockid_t clock_of(enum slot slot)
+{
+	static const clockid_t clocks[] = {
+		[SLOT_REAL] = CLOCK_REALTIME, [SLOT_MONO] = CLOCK_MONOTONIC,
+		[SLOT_RAW] = CLOCK_MONOTONIC_RAW, [SLOT_BOOT] = CLOCK_BOOTTIME,
+		[SLOT_TAI] = CLOCK_TAI,
+	};
+	return clocks[slot];
+}
+
+/*
+ * What the timekeeper is driven by: a counter (ordered read) and the
+ * reference clocks.  The real ones are the TSC and the kernel; the tests
+ * plug in a simulated counter and simulated kernel clocks.
+ */
+struct uclock_tk_ops {
+	uint64_t (*counter)(void *ctx);
+	/* 0, or -1 with errno; like clock_gettime(2). */
+	int (*clock)(void *ctx, clockid_t clock, struct timespec *ts);
+	void *ctx;
+	uint64_t mask;
+};
+
+struct tk_sample {
+	uint64_t tick;   /* bracket midpoint */
+	uint64_t c0;     /* bracket start: the kernel read no earlier */
+	uint64_t half;   /* half the bracket width, ticks */
+	int64_t ns;      /* kernel reading */
+};
+
+struct tk_offsets {
+	int64_t real;    /* REALTIME - MONOTONIC */
+	int64_t boot;    /* BOOTTIME - MONOTONIC */
+	int64_t tai;     /* CLOCK_TAI - REALTIME */
+};
+
+struct uclock_tk {
+	struct uclock__page *page;
+	struct uclock_tk_ops ops;
+	int64_t interval_ns;
+
+	/* The update lock: taken with a CAS, never waited on. */
+	int lock;
+	pthread_t owner;
+
+	/* Writer state, touched only under the lock. */
+	int have_prev;
+	struct tk_sample prev_mono, prev_raw;
+	struct tk_sample warm_mono, warm_raw;
+	int have_warm;
+	uint64_t rate, raw_rate;    /* kernel ns << 32 per tick, estimated */
+	struct tk_offsets off;
+	int have_off;
+
+	/* Read by the slow path without the lock. */
+	int64_t warm_deadline_ns;   /* kernel MONOTONIC when warm-up may end */
+	uint64_t window_ticks;      /* publish must follow 'now' within this */
+
+	/* Statistics, written under the lock, read relaxed. */
+	uint64_t updates, warmups, discontinuities, realtime_steps;
+	int64_t mono_err_ns, raw_err_ns;
+	int64_t rate_corr_ppb;
+};
+
+/* timekeeper.c */
+void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
+		     const struct uclock_tk_ops *ops, int64_t interval_ns);
+void uclock__tk_set_kernel_mode(struct uclock_tk *tk);
+int uclock__tk_update(struct uclock_tk *tk);
+int uclock__tk_try_update(struct uclock_tk *tk);
+int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot);
+int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
+			       uint64_t ticks);
+void uclock__tk_after_fork(struct uclock_tk *tk);
+
+
+/* kernel.c: the kernel's own answers, through its vDSO when it has one. */
+struct uclock_kernel {
+	int (*clock_gettime)(clockid_t, struct timespec *);
+	int (*gettimeofday)(struct timeval *, struct timezone *);
+	time_t (*time)(time_t *);
+	int (*clock_getres)(clockid_t, struct timespec *);
+	int (*getcpu)(unsigned *, unsigned *, void *);
+};
+void uclock__kernel_init(void);
+extern struct uclock_kernel uclock__kernel;
+int uclock__kernel_gettime(clockid_t clock, struct timespec *ts);
+int uclock__kernel_gettimeofday(struct timeval *tv, struct timezone *tz);
+time_t uclock__kernel_time(time_t *t);
+int uclock__kernel_getres(clockid_t clock, struct timespec *res);
+int uclock__kernel_getcpu(unsigned *cpu, unsigned *node);
+int uclock__kernel_has_vdso(void);
+
+/* vdso.c: symbol lookup in an ELF image (the mapped vDSO). */
+struct uclock_elf_symbol {
+	const char *name;
+	const char *version;   /* NULL if unversioned */
+	uint64_t value;        /* st_value (link-time address) */
+	uint64_t size;
+	unsigned char type;    /* STT_* */
+	unsigned char bind;    /* STB_* */
+	uint16_t shndx;
+	int hidden_version;    /* versym bit 15 */
+};
+
+struct uclock_elf {
+	const unsigned char *image;
+	size_t size;
+	uintptr_t bias;        /* image address minus link-time address */
+	const void *dynsym;
+	const char *dynstr;
+	size_t dynstr_size;
+	size_t nsyms;
+	const uint16_t *versym;
+	const void *verdef;
+	size_t verdef_count;
+};
+
+int uclock__elf_open(struct uclock_elf *elf, const void *image, size_t size);
+int uclock__elf_symbol(const struct uclock_elf *elf, size_t index,
+		       struct uclock_elf_symbol *sym);
+void *uclock__elf_lookup(const struct uclock_elf *elf, const char *name,
+			 const char *version);
+const void *uclock__vdso_image(size_t *size);
+
+/* tsc.c: the x86 time-stamp counter. */
+struct uclock_tsc_features {
+	int present;        /* rdtsc usable at all */
+	int invariant;      /* CPUID 0x80000007 EDX bit 8 */
+	int rdtscp;         /* CPUID 0x80000001 EDX bit 27 */
+	int rdpid;          /* CPUID 7 ECX bit 22 */
+	int hypervisor;     /* CPUID 1 ECX bit 31 */
+};
+void uclock__tsc_features(struct uclock_tsc_features *f);
+uint64_t uclock__tsc_rdtscp(void *ctx);
+uint64_t uclock__tsc_lfence(void *ctx);
+int uclock__tsc_prefer_rdtscp(void);
+int uclock__tsc_slower_than_kernel(void);
+
+/* clock.c: the process-wide instance. */
+extern struct uclock_tk uclock__global;
+int uclock__global_ready(void);
+const char *uclock__global_reason(void);
+const char *uclock__global_counter_read(void);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * The seqcount latch over the two parameter copies.
+ *
+ * The writer only ever writes the copy that readers are not pointed at and
+ * then flips seq, so a reader (a signal handler that interrupted the writer,
+ * a child forked mid-update) always has a complete copy and never waits.
+ * A reader that raced a flip sees seq changed and reads again.
+ */
+#include "latch.h"
+
+#define COPY_FIELDS(X)                                                       \
+	X(cycle_last) X(mask) X(limit) X(mult) X(frac) X(base_mono)          \
+	X(base_real) X(mode) X(pad0) X(raw_mult) X(raw_frac) X(base_raw)     \
+	X(base_boot) X(base_tai) X(hard) X(floor_mono) X(floor_raw)
+
+/* Relaxed atomics: a stale reader may be reading the copy being written;
+ * it will discard what it read, but the accesses must not tear. */
+static void load_fields(const struct uclock__copy *c, struct uclock__copy *out)
+{
+#define X(f) out->f = __atomic_load_n(&c->f, __ATOMIC_RELAXED);
+	COPY_FIELDS(X)
+#undef X
+}
+
+uint32_t uclock__copy_load(const struct uclock__page *page,
+			   struct uclock__copy *out)
+{
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
+		load_fields(&page->copy[seq & 1], out);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)
+			return seq;
+	}
+}
+
+uint32_t uclock__copy_load_at(const struct uclock__page *page,
+			      struct uclock__copy *out,
+			      uint64_t (*counter)(void *), void *ctx,
+			      uint64_t *now)
+{
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
+		load_fields(&page->copy[seq & 1], out);
+		/* The counter read is ordered (rdtscp or lfence+rdtsc), so it
+		 * cannot be satisfied before the loads above. */
+		*now = counter(ctx);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)
+			return seq;
+	}
+}
+
+int uclock__seq_changed(const struct uclock__page *page, uint32_t seq)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&page->seq, __ATOMIC_RELAXED) != seq;
+}
+
+void uclock__copy_stage(struct uclock__page *page,
+			const struct uclock__copy *next)
+{
+	uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_RELAXED);
+	struct uclock__copy *dst = &page->copy[(seq + 1) & 1];
+
+	/* Orders the previous flip before these stores: a reader still on
+	 * the old seq that observes any of them then also sees seq moved. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+#define X(f) __atomic_store_n(&dst->f, next->f, __ATOMIC_RELAXED);
+	COPY_FIELDS(X)
+#undef X
+}
+
+void uclock__copy_flip(struct uclock__page *page)
+{
+	uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_RELAXED);
+
+	/* Release: the staged copy is complete before readers are sent to it. */
+	__atomic_store_n(&page->seq, seq + 1, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,780 @@
+/*
+ * The timekeeper: the writer that keeps the counter-to-time lines steered
+ * to the kernel's clocks, and the slow read path that drives it.
+ *
+ * Each update samples the kernel's MONOTONIC and MONOTONIC_RAW bracketed by
+ * two counter reads (tightest bracket kept), measures the kernel's offsets
+ * (REALTIME, BOOTTIME, TAI), and publishes new lines anchored at the current
+ * counter value.  In steady state a line is continuous at the anchor and its
+ * rate is chosen so that the error seen now is gone by the next update:
+ * MONOTONIC never steps.  Discontinuities (counter reset, frequency change,
+ * suspend with the counter running, the kernel's clock jumping) send the
+ * timekeeper back to warm-up, where readers take the kernel's answer raised
+ * to a floor: the highest value the old line could have handed out.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define FRAC_BITS 32
+#define BRACKET_TRIES 8
+#define WINDOW_NS 5000           /* 'now' to publish, else redo */
+#define STEP_NS 20000            /* behind the kernel by more: step */
+#define RAW_TOLERANCE_PPM 1000   /* raw rate change that is a discontinuity */
+#define MONO_TOLERANCE_PPM 10000 /* NTP slews at most 500 ppm */
+#define RATE_TRACK_PPM 50        /* rate change followed at once */
+#define JUMP_BACK_NS 10000000LL  /* kernel clock moved back: new timeline */
+#define BOOT_SLACK_NS 1000000LL  /* BOOTTIME offset noise kept, not undone */
+
+/* A line as the writer sees it: value at the anchor in ns << 32, and rate. */
+struct line {
+	i128 value;
+	uint64_t mult;
+};
+
+/* Signed distance a - b on a counter that wraps at mask. */
+static int64_t tick_diff(uint64_t a, uint64_t b, uint64_t mask)
+{
+	uint64_t d = (a - b) & mask;
+
+	if (d > mask >> 1)
+		return -(int64_t)((b - a) & mask);
+	return (int64_t)d;
+}
+
+static i128 max_i128(i128 a, i128 b)
+{
+	return a > b ? a : b;
+}
+
+static i128 line_at(const struct line *l, int64_t ticks)
+{
+	return l->value + (i128)ticks * (i128)l->mult;
+}
+
+/* ns as fixed point; multiplied, as shifting a negative value is not. */
+static i128 fx(int64_t ns)
+{
+	return (i128)ns * ((i128)1 << FRAC_BITS);
+}
+
+static int64_t fx_to_ns(i128 v)
+{
+	return (int64_t)(v >> FRAC_BITS); /* arithmetic: floor */
+}
+
+static uint64_t ns_to_ticks(int64_t ns, uint64_t rate)
+{
+	return (uint64_t)(((u128)ns << FRAC_BITS) / rate);
+}
+
+static int kernel_ns(struct uclock_tk *tk, clockid_t clock, int64_t *ns)
+{
+	struct timespec ts;
+
+	if (tk->ops.clock(tk->ops.ctx, clock, &ts) != 0)
+		return -1;
+	*ns = uclock__ts_to_ns(&ts);
+	return 0;
+}
+
+/*
+ * The kernel clock bracketed by two counter reads.  Of the tightest
+ * brackets (within a quarter of the best width) take the median one, by
+ * where it puts the kernel's time at a common tick: one bracket whose kernel
+ * read fell near an edge does not move the estimate.  Without a rate yet,
+ * the tightest.
+ */
+static int sample(struct uclock_tk *tk, clockid_t clock, uint64_t rate,
+		  struct tk_sample *out)
+{
+	uint64_t mask = tk->ops.mask, best = UINT64_MAX;
+	struct tk_sample all[BRACKET_TRIES];
+	int n = 0;
+
+	for (int i = 0; i < BRACKET_TRIES; i++) {
+		uint64_t c0 = tk->ops.counter(tk->ops.ctx);
+		int64_t ns;
+		int err = kernel_ns(tk, clock, &ns);
+		uint64_t c1 = tk->ops.counter(tk->ops.ctx);
+		uint64_t width = (c1 - c0) & mask;
+
+		if (err)
+			return -1;
+		if (width > mask >> 1)
+			continue; /* moved to a CPU behind the first */
+		all[n++] = (struct tk_sample){.tick = (c0 + width / 2) & mask,
+					      .c0 = c0, .half = width / 2, .ns = ns};
+		if (width < best)
+			best = width;
+	}
+	if (n == 0)
+		return -1;
+
+	i128 key[BRACKET_TRIES];
+	int keep[BRACKET_TRIES], k = 0;
+	uint64_t ref = all[0].tick;
+	for (int i = 0; i < n; i++) {
+		if (2 * all[i].half > best + best / 4 + 4)
+			continue;
+		keep[k] = i;
+		key[k++] = fx(all[i].ns) -
+			   (i128)tick_diff(all[i].tick, ref, mask) * (i128)rate;
+	}
+	/* Selection of the median index by key: k is tiny. */
+	for (int i = 0; i < k; i++) {
+		int below = 0, equal = 0;
+		for (int j = 0; j < k; j++) {
+			below += key[j] < key[i];
+			equal += key[j] == key[i];
+		}
+		if (below <= k / 2 && below + equal > k / 2) {
+			*out = all[keep[i]];
+			return 0;
+		}
+	}
+	*out = all[keep[0]];
+	return 0;
+}
+
+/*
+ * REALTIME - MONOTONIC exactly: the coarse clocks are both the last tick's
+ * time, so their difference is the kernel's offset itself when read within
+ * one tick (MONOTONIC_COARSE unchanged on both sides).
+ */
+static int real_offset(struct uclock_tk *tk, int64_t *out)
+{
+	for (int i = 0; i < 8; i++) {
+		int64_t m1, r, m2;
+
+		if (kernel_ns(tk, CLOCK_MONOTONIC_COARSE, &m1) ||
+		    kernel_ns(tk, CLOCK_REALTIME_COARSE, &r) ||
+		    kernel_ns(tk, CLOCK_MONOTONIC_COARSE, &m2))
+			return -1;
+		if (m1 == m2) {
+			*out = r - m1;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * [lo, hi] that must hold 'clock - base', from readings of base on both
+ * sides of one of clock: intersect a few such brackets.
+ */
+static int offset_range(struct uclock_tk *tk, clockid_t clock, clockid_t base,
+			int n, int64_t *lo, int64_t *hi)
+{
+	*lo = INT64_MIN;
+	*hi = INT64_MAX;
+	for (int i = 0; i < n; i++) {
+		int64_t b1, c, b2;
+
+		if (kernel_ns(tk, base, &b1) || kernel_ns(tk, clock, &c) ||
+		    kernel_ns(tk, base, &b2))
+			return -1;
+		if (c - b2 > *lo)
+			*lo = c - b2;
+		if (c - b1 < *hi)
+			*hi = c - b1;
+	}
+	return *lo <= *hi ? 0 : -1;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/*
+ * BOOTTIME - MONOTONIC: the old value while the brackets still allow it (so
+ * it does not wander with noise); else a whole millisecond in range (zero
+ * on a machine never suspended); else the middle.
+ */
+static int boot_offset(struct uclock_tk *tk, int64_t *out)
+{
+	for (int i = 0; i < 3; i++) {
+		int64_t lo, hi, ms;
+
+		if (offset_range(tk, CLOCK_BOOTTIME, CLOCK_MONOTONIC, 3, &lo, &hi))
+			continue;
+		if (tk->have_off && tk->off.boot >= lo && tk->off.boot <= hi) {
+			*out = tk->off.boot;
+			return 0;
+		}
+		ms = floor_div(hi, 1000000) * 1000000;
+		*out = ms >= lo ? ms : lo + (hi - lo) / 2;
+		return 0;
+	}
+	return -1;
+}
+
+/* CLOCK_TAI - REALTIME is whole seconds. */
+static int tai_offset(struct uclock_tk *tk, int64_t *out)
+{
+	int64_t lo, hi;
+
+	for (int i = 0; i < 3; i++) {
+		if (offset_range(tk, CLOCK_TAI, CLOCK_REALTIME, 1, &lo, &hi))
+			continue;
+		*out = floor_div(lo + (hi - lo) / 2 + NSEC_PER_SEC / 2,
+				 NSEC_PER_SEC) * NSEC_PER_SEC;
+		return 0;
+	}
+	return -1;
+}
+
+static int measure_offsets(struct uclock_tk *tk, struct tk_offsets *off)
+{
+	if (real_offset(tk, &off->real) || boot_offset(tk, &off->boot) ||
+	    tai_offset(tk, &off->tai))
+		return -1;
+	/* BOOTTIME must not go back by the noise of one estimate. */
+	if (tk->have_off && off->boot < tk->off.boot &&
+	    tk->off.boot - off->boot < BOOT_SLACK_NS)
+		off->boot = tk->off.boot;
+	return 0;
+}
+
+static void take_offsets(struct uclock_tk *tk, const struct tk_offsets *off)
+{
+	if (tk->have_off && off->real != tk->off.real)
+		__atomic_fetch_add(&tk->realtime_steps, 1, __ATOMIC_RELAXED);
+	tk->off = *off;
+	tk->have_off = 1;
+}
+
+static void bump(uint64_t *counter)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static void publish_now(struct uclock_tk *tk, const struct uclock__copy *next)
+{
+	uclock__copy_stage(tk->page, next);
+	uclock__copy_flip(tk->page);
+}
+
+/* Kernel ns << 32 per counter tick between two samples; 0 if unusable. */
+static uint64_t rate_between(const struct tk_sample *a,
+			     const struct tk_sample *b, uint64_t mask)
+{
+	int64_t dt = tick_diff(b->tick, a->tick, mask);
+	int64_t dk = b->ns - a->ns;
+
+	if (dt <= 0 || dk <= 0)
+		return 0;
+	i128 r = fx(dk) / dt;
+	/* Plausible counters: 1 kHz .. 100 GHz. */
+	if (r < fx(1) / 100 || r > fx(1000000))
+		return 0;
+	return (uint64_t)r;
+}
+
+/* |measured - expected| beyond ppm of the interval plus sampling noise. */
+static int deviates(const struct tk_sample *a, const struct tk_sample *b,
+		    uint64_t rate, uint64_t mask, int64_t ppm)
+{
+	int64_t dt = tick_diff(b->tick, a->tick, mask);
+	i128 expected = ((i128)dt * rate) >> FRAC_BITS;
+	i128 noise = ((i128)(a->half + b->half) * rate >> FRAC_BITS) + 100;
+	i128 diff = (i128)(b->ns - a->ns) - expected;
+
+	if (diff < 0)
+		diff = -diff;
+	return diff > expected * ppm / 1000000 + noise;
+}
+
+/* Start (or restart) calibration; readers get the kernel, floored. */
+static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
+			 const struct tk_sample *sm, const struct tk_sample *sr,
+			 int keep_floor)
+{
+	struct uclock__copy next = *cur;
+
+	next.mode = UCLOCK_MODE_WARMUP;
+	next.limit = 0;
+	if (!keep_floor) {
+		next.floor_mono = INT64_MIN;
+		next.floor_raw = INT64_MIN;
+	}
+	publish_now(tk, &next);
+	tk->warm_mono = *sm;
+	tk->warm_raw = *sr;
+	tk->have_warm = 1;
+	tk->have_prev = 0;
+	__atomic_store_n(&tk->warm_deadline_ns, sm->ns + tk->interval_ns,
+			 __ATOMIC_RELAXED);
+	bump(&tk->warmups);
+}
+
+/*
+ * The next line from 'now'.  Regular: continuous with the old one, rate
+ * chosen to remove the error over the next interval.  Otherwise (first
+ * line, stale or discontinuous): at least the kernel's value (an upper
+ * bound of it, so that no kernel answer handed out meanwhile is above the
+ * line) and at least the floor of the old line.
+ */
+struct next_line {
+	const struct line *old;
+	int64_t since_anchor;    /* now - old anchor, ticks */
+	const struct tk_sample *s;
+	uint64_t rate;
+	int regular;
+	i128 floor;
+};
+
+static struct line line_next(const struct uclock_tk *tk,
+			     const struct next_line *in, uint64_t now,
+			     int64_t *err_ns, int64_t *corr_ppb)
+{
+	uint64_t mask = tk->ops.mask;
+	i128 rate = (i128)in->rate;
+	i128 kernel = fx(in->s->ns) +
+		      tick_diff(now, in->s->tick, mask) * rate;
+	i128 v;
+
+	if (in->regular) {
+		v = line_at(in->old, in->since_anchor);
+		if (v < kernel - fx(STEP_NS))
+			v = kernel;
+	} else {
+		i128 upper = fx(in->s->ns + 2) +
+			     tick_diff(now, in->s->c0, mask) * rate;
+		v = max_i128(upper, in->floor);
+	}
+
+	i128 err = v - kernel;
+	i128 span = (i128)ns_to_ticks(tk->interval_ns, in->rate);
+	i128 corr = err / (span > 0 ? span : 1);
+	if (corr > rate / 8)
+		corr = rate / 8;
+	if (corr < -rate / 8)
+		corr = -rate / 8;
+
+	struct line next = {.value = v, .mult = (uint64_t)(rate - corr)};
+	/* Slowing down: readers still on the old line until the flip (at most
+	 * a window after 'now') must not be ahead of the new one. */
+	if (in->regular && next.mult < in->old->mult)
+		next.value += (i128)(in->old->mult - next.mult) *
+			      (i128)tk->window_ticks;
+	*err_ns = fx_to_ns(err);
+	*corr_ppb = (int64_t)(-corr * 1000000000 / rate);
+	return next;
+}
+
+static void set_line(int64_t *base, uint64_t *frac, uint64_t *mult,
+		     const struct line *l)
+{
+	*base = fx_to_ns(l->value);
+	*frac = (uint64_t)(l->value - fx(*base));
+	*mult = l->mult;
+}
+
+static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
+				      const struct line *mono,
+				      const struct line *raw)
+{
+	struct uclock__copy c;
+	uint64_t limit = ns_to_ticks(tk->interval_ns, mono->mult);
+
+	memset(&c, 0, sizeof(c));
+	c.cycle_last = now;
+	c.mask = tk->ops.mask;
+	c.limit = limit;
+	c.hard = 2 * limit;
+	c.mode = UCLOCK_MODE_COUNTER;
+	set_line(&c.base_mono, &c.frac, &c.mult, mono);
+	set_line(&c.base_raw, &c.raw_frac, &c.raw_mult, raw);
+	c.base_real = c.base_mono + tk->off.real;
+	c.base_boot = c.base_mono + tk->off.boot;
+	c.base_tai = c.base_real + tk->off.tai;
+	c.floor_mono = fx_to_ns(line_at(mono, (int64_t)c.hard));
+	c.floor_raw = fx_to_ns(line_at(raw, (int64_t)c.hard));
+	return c;
+}
+
+static struct line copy_line(const struct uclock__copy *c, int raw)
+{
+	int64_t base = raw ? c->base_raw : c->base_mono;
+	uint64_t frac = raw ? c->raw_frac : c->frac;
+
+	return (struct line){.value = fx(base) + frac,
+			     .mult = raw ? c->raw_mult : c->mult};
+}
+
+/*
+ * Compute and publish new lines.  The flip must follow the counter value
+ * the lines are anchored at within the window; a writer preempted in
+ * between starts again.
+ */
+static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
+		 const struct tk_sample *sm, const struct tk_sample *sr)
+{
+	uint64_t mask = tk->ops.mask;
+	int had_line = cur->mode == UCLOCK_MODE_COUNTER;
+	struct line old_mono = copy_line(cur, 0), old_raw = copy_line(cur, 1);
+
+	tk->window_ticks = ns_to_ticks(WINDOW_NS, tk->rate);
+	for (int attempt = 0; attempt < 8; attempt++) {
+		uint64_t now = tk->ops.counter(tk->ops.ctx);
+		uint64_t age = (now - cur->cycle_last) & mask;
+		int regular = had_line && age <= mask >> 1 &&
+			      age + tk->window_ticks <= cur->hard;
+
+		/* Close to 'hard': readers may still extrapolate the old line
+		 * up to there.  Let that pass rather than jump over it. */
+		if (had_line && !regular && age <= cur->hard) {
+			while (((tk->ops.counter(tk->ops.ctx) - cur->cycle_last) &
+				mask) <= cur->hard)
+				;
+			continue;
+		}
+
+		struct next_line m = {&old_mono, (int64_t)age, sm, tk->rate,
+				      regular, fx(cur->floor_mono)};
+		struct next_line r = {&old_raw, (int64_t)age, sr, tk->raw_rate,
+				      regular, fx(cur->floor_raw)};
+		int64_t mono_err, raw_err, corr, raw_corr;
+		struct line mono = line_next(tk, &m, now, &mono_err, &corr);
+		struct line raw = line_next(tk, &r, now, &raw_err, &raw_corr);
+		struct uclock__copy next = build_copy(tk, now, &mono, &raw);
+
+		uclock__copy_stage(tk->page, &next);
+		if (((tk->ops.counter(tk->ops.ctx) - now) & mask) > tk->window_ticks)
+			continue;
+		uclock__copy_flip(tk->page);
+
+		__atomic_store_n(&tk->mono_err_ns, mono_err, __ATOMIC_RELAXED);
+		__atomic_store_n(&tk->raw_err_ns, raw_err, __ATOMIC_RELAXED);
+		__atomic_store_n(&tk->rate_corr_ppb, corr, __ATOMIC_RELAXED);
+		bump(&tk->updates);
+		tk->prev_mono = *sm;
+		tk->prev_raw = *sr;
+		tk->have_prev = 1;
+		tk->have_warm = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* Follow the kernel's rate: at once after a real change, else averaged. */
+static uint64_t track(uint64_t est, uint64_t measured)
+{
+	i128 d = (i128)measured - (i128)est;
+
+	if (d * 1000000 > (i128)est * RATE_TRACK_PPM ||
+	    -d * 1000000 > (i128)est * RATE_TRACK_PPM)
+		return measured;
+	return (uint64_t)((i128)est + d / 4);
+}
+
+static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
+		     const struct tk_sample *sm, const struct tk_sample *sr)
+{
+	uint64_t mask = tk->ops.mask;
+
+	if (!tk->have_warm) {
+		enter_warmup(tk, cur, sm, sr, cur->mode == UCLOCK_MODE_WARMUP);
+		return 0;
+	}
+	if (sm->ns - tk->warm_mono.ns < tk->interval_ns)
+		return 0;
+
+	uint64_t rate = rate_between(&tk->warm_mono, sm, mask);
+	uint64_t raw_rate = rate_between(&tk->warm_raw, sr, mask);
+	/* MONOTONIC may run off MONOTONIC_RAW by NTP's slew and the tick
+	 * adjustment (10 %); more means the samples are not one timeline. */
+	if (!rate || !raw_rate ||
+	    (i128)rate * 10 > (i128)raw_rate * 11 ||
+	    (i128)rate * 11 < (i128)raw_rate * 10) {
+		enter_warmup(tk, cur, sm, sr, 1);
+		return 0;
+	}
+	tk->rate = rate;
+	tk->raw_rate = raw_rate;
+	return steer(tk, cur, sm, sr);
+}
+
+/* Why the new samples cannot continue the old lines, or NULL. */
+static const char *discontinuity(struct uclock_tk *tk,
+				 const struct tk_sample *sm,
+				 const struct tk_sample *sr, int *keep_floor)
+{
+	uint64_t mask = tk->ops.mask;
+
+	*keep_floor = 1;
+	if (!tk->have_prev)
+		return "no previous sample";
+	if (sm->ns < tk->prev_mono.ns - JUMP_BACK_NS) {
+		*keep_floor = 0;
+		return "kernel MONOTONIC moved back (time namespace, restore)";
+	}
+	if (tick_diff(sm->tick, tk->prev_mono.tick, mask) <= 0)
+		return "counter went back (reset)";
+	if (deviates(&tk->prev_raw, sr, tk->raw_rate, mask, RAW_TOLERANCE_PPM))
+		return "counter rate changed (suspend, migration)";
+	if (deviates(&tk->prev_mono, sm, tk->rate, mask, MONO_TOLERANCE_PPM))
+		return "kernel MONOTONIC rate changed";
+	return NULL;
+}
+
+int uclock__tk_update(struct uclock_tk *tk)
+{
+	struct uclock__copy cur;
+	struct tk_sample sm, sr;
+	struct tk_offsets off;
+	int keep_floor;
+
+	uclock__copy_load(tk->page, &cur);
+	if (cur.mode == UCLOCK_MODE_KERNEL)
+		return 0;
+	if (sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
+	    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr) || measure_offsets(tk, &off))
+		return -1;
+	/* BOOTTIME moved on without MONOTONIC: the interval held a suspend,
+	 * and says nothing about the rate. */
+	int suspended = tk->have_off && off.boot > tk->off.boot;
+	take_offsets(tk, &off);
+	if (cur.mode != UCLOCK_MODE_COUNTER)
+		return warm_step(tk, &cur, &sm, &sr);
+
+	if (discontinuity(tk, &sm, &sr, &keep_floor)) {
+		bump(&tk->discontinuities);
+		enter_warmup(tk, &cur, &sm, &sr, keep_floor);
+		return 0;
+	}
+	/* Too short an interval (a forced check) says little about rate. */
+	if (!suspended && sm.ns - tk->prev_mono.ns >= tk->interval_ns / 2) {
+		uint64_t r = rate_between(&tk->prev_mono, &sm, tk->ops.mask);
+		uint64_t rr = rate_between(&tk->prev_raw, &sr, tk->ops.mask);
+
+		if (r && rr) {
+			tk->rate = track(tk->rate, r);
+			tk->raw_rate = track(tk->raw_rate, rr);
+		}
+	}
+	return steer(tk, &cur, &sm, &sr);
+}
+
+/* 1 if this call ran an update, 0 if another is running. */
+int uclock__tk_try_update(struct uclock_tk *tk)
+{
+	int expected = 0;
+
+	/* Look before the CAS: readers arriving during an update do not
+	 * all write the lock's cache line. */
+	if (__atomic_load_n(&tk->lock, __ATOMIC_RELAXED) ||
+	    !__atomic_compare_exchange_n(&tk->lock, &expected, 1, 0,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return 0;
+	tk->owner = pthread_self();
+	uclock__tk_update(tk);
+	__atomic_store_n(&tk->lock, 0, __ATOMIC_RELEASE);
+	return 1;
+}
+
+void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
+		     const struct uclock_tk_ops *ops, int64_t interval_ns)
+{
+	memset(tk, 0, sizeof(*tk));
+	tk->page = page;
+	tk->ops = *ops;
+	tk->interval_ns = interval_ns;
+	page->magic = UCLOCK_PAGE_MAGIC;
+	page->version = UCLOCK_PAGE_VERSION;
+	page->size = sizeof(*page);
+}
+
+void uclock__tk_set_kernel_mode(struct uclock_tk *tk)
+{
+	struct uclock__copy next;
+
+	memset(&next, 0, sizeof(next));
+	next.mode = UCLOCK_MODE_KERNEL;
+	next.floor_mono = INT64_MIN;
+	next.floor_raw = INT64_MIN;
+	publish_now(tk, &next);
+}
+
+static int64_t slot_value(const struct uclock__copy *c, enum slot slot,
+			  uint64_t delta)
+{
+	switch (slot) {
+	case SLOT_RAW:
+		return uclock__line(c->base_raw, c->raw_frac, c->raw_mult, delta);
+	case SLOT_REAL:
+		return uclock__line(c->base_real, c->frac, c->mult, delta);
+	case SLOT_BOOT:
+		return uclock__line(c->base_boot, c->frac, c->mult, delta);
+	case SLOT_TAI:
+		return uclock__line(c->base_tai, c->frac, c->mult, delta);
+	default:
+		return uclock__line(c->base_mono, c->frac, c->mult, delta);
+	}
+}
+
+/* The highest value the last line can have handed out for this clock. */
+static int64_t slot_floor(const struct uclock__copy *c, enum slot slot)
+{
+	switch (slot) {
+	case SLOT_MONO:
+		return c->floor_mono;
+	case SLOT_RAW:
+		return c->floor_raw;
+	case SLOT_BOOT:
+		return c->floor_mono == INT64_MIN
+			       ? INT64_MIN
+			       : c->floor_mono + (c->base_boot - c->base_mono);
+	default:
+		return INT64_MIN; /* REALTIME and TAI may step back */
+	}
+}
+
+/*
+ * Read the kernel for a clock, raised to the floor.  Valid only if no new
+ * copy was published meanwhile: then the kernel read came before the flip
+ * and the new line is above it.  -1 means read again.
+ */
+static int fallback(struct uclock_tk *tk, const struct uclock__copy *c,
+		    uint32_t seq, enum slot slot, int64_t *ns)
+{
+	int64_t k, floor = slot_floor(c, slot);
+
+	if (kernel_ns(tk, clock_of(slot), &k) != 0)
+		return -1;
+	if (uclock__seq_changed(tk->page, seq))
+		return -1;
+	*ns = k > floor ? k : floor;
+	return 0;
+}
+
+static int warmup_due(struct uclock_tk *tk)
+{
+	int64_t mono;
+
+	return kernel_ns(tk, CLOCK_MONOTONIC, &mono) == 0 &&
+	       mono >= __atomic_load_n(&tk->warm_deadline_ns, __ATOMIC_RELAXED);
+}
+
+int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
+{
+	for (int attempt = 0;; attempt++) {
+		struct uclock__copy c;
+		uint64_t now;
+		uint32_t seq = uclock__copy_load_at(tk->page, &c, tk->ops.counter,
+						    tk->ops.ctx, &now);
+		uint64_t delta = (now - c.cycle_last) & c.mask;
+		int64_t ns;
+
+		switch (c.mode) {
+		case UCLOCK_MODE_COUNTER:
+			if (delta < c.limit)
+				return slot_value(&c, slot, delta);
+			/* A CPU slightly behind the anchor: clamp, never wrap. */
+			if (delta > c.mask >> 1 &&
+			    ((c.cycle_last - now) & c.mask) <= tk->window_ticks)
+				return slot_value(&c, slot, 0);
+			if (attempt == 0 && uclock__tk_try_update(tk))
+				continue;
+			if (delta <= c.hard)
+				return slot_value(&c, slot, delta);
+			break;
+		case UCLOCK_MODE_WARMUP:
+		case UCLOCK_MODE_UNINIT:
+			if (attempt == 0 &&
+			    (c.mode == UCLOCK_MODE_UNINIT || warmup_due(tk)) &&
+			    uclock__tk_try_update(tk))
+				continue;
+			break;
+		default:
+			break;
+		}
+		if (fallback(tk, &c, seq, slot, &ns) == 0)
+			return ns;
+		if (attempt > 100) /* the kernel clock itself fails */
+			return INT64_MIN;
+	}
+}
+
+static int take_lock(struct uclock_tk *tk)
+{
+	int expected = 0;
+
+	return __atomic_compare_exchange_n(&tk->lock, &expected, 1, 0,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/* Warm-up: the kernel's value now, moved back by the counter distance at
+ * the rate seen since warm-up began (when the writer state is free). */
+static int64_t warm_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
+				uint64_t ticks)
+{
+	struct tk_sample s;
+	uint64_t rate = 0;
+
+	if (sample(tk, clock_of(slot), tk->rate, &s) != 0)
+		return INT64_MIN;
+	for (int i = 0; i < 1000 && !rate; i++) {
+		if (!take_lock(tk))
+			continue;
+		if (tk->have_warm)
+			rate = rate_between(&tk->warm_mono, &s, tk->ops.mask);
+		if (!rate)
+			rate = tk->rate;
+		__atomic_store_n(&tk->lock, 0, __ATOMIC_RELEASE);
+		break;
+	}
+	return s.ns + fx_to_ns((i128)tick_diff(ticks, s.tick, tk->ops.mask) *
+			       (i128)rate);
+}
+
+int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
+			       uint64_t ticks)
+{
+	struct uclock__copy c;
+
+	uclock__copy_load(tk->page, &c);
+	if (c.mode != UCLOCK_MODE_COUNTER) {
+		/* No line yet: take the kernel's value now, moved by the
+		 * counter distance at the rate measured since warm-up began. */
+		return warm_ticks_to_ns(tk, slot, ticks);
+	}
+	struct line l = copy_line(&c, slot == SLOT_RAW);
+	int64_t off = 0;
+
+	if (slot == SLOT_REAL)
+		off = c.base_real - c.base_mono;
+	else if (slot == SLOT_BOOT)
+		off = c.base_boot - c.base_mono;
+	else if (slot == SLOT_TAI)
+		off = c.base_tai - c.base_mono;
+	return fx_to_ns(line_at(&l, tick_diff(ticks, c.cycle_last, c.mask))) + off;
+}
+
+/*
+ * In a child: an update interrupted by fork is lost (unless this very
+ * thread was doing it, deeper in its own stack), and the child may live in
+ * another time namespace, so its first read checks against the kernel.
+ */
+void uclock__tk_after_fork(struct uclock_tk *tk)
+{
+	struct uclock__copy c;
+
+	if (__atomic_load_n(&tk->lock, __ATOMIC_RELAXED)) {
+		if (pthread_equal(tk->owner, pthread_self()))
+			return;
+		__atomic_store_n(&tk->lock, 0, __ATOMIC_RELAXED);
+	}
+	uclock__copy_load(tk->page, &c);
+	if (c.mode != UCLOCK_MODE_COUNTER)
+		return;
+	c.limit = 0;
+	publish_now(tk, &c);
+}

@@ -1,0 +1,126 @@
+/*
+ * The x86 time-stamp counter: what the CPU says about it, the two ordered
+ * ways to read it, and whether reading it is cheaper than asking the
+ * kernel (an emulated rdtsc traps to the hypervisor on every read).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <sys/prctl.h>
+
+void uclock__tsc_features(struct uclock_tsc_features *f)
+{
+	unsigned a, b, c, d, max_ext;
+	int mode = 0;
+
+	memset(f, 0, sizeof(*f));
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return;
+	f->present = (d >> 4) & 1;
+	f->hypervisor = (c >> 31) & 1;
+	/* A process may have rdtsc disabled (PR_SET_TSC): it would SIGSEGV. */
+	if (prctl(PR_GET_TSC, &mode, 0, 0, 0) == 0 && mode == PR_TSC_SIGSEGV)
+		f->present = 0;
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		f->rdpid = (c >> 22) & 1;
+	max_ext = __get_cpuid_max(0x80000000, NULL);
+	if (max_ext >= 0x80000001 && __get_cpuid(0x80000001, &a, &b, &c, &d))
+		f->rdtscp = (d >> 27) & 1;
+	if (max_ext >= 0x80000007 && __get_cpuid(0x80000007, &a, &b, &c, &d))
+		f->invariant = (d >> 8) & 1;
+}
+
+uint64_t uclock__tsc_rdtscp(void *ctx)
+{
+	unsigned aux;
+
+	(void)ctx;
+	/* rdtscp waits for earlier loads: ordered after the page read. */
+	return __builtin_ia32_rdtscp(&aux);
+}
+
+uint64_t uclock__tsc_lfence(void *ctx)
+{
+	(void)ctx;
+	__builtin_ia32_lfence();
+	return __builtin_ia32_rdtsc();
+}
+
+#define ROUNDS 7
+#define CALLS 32
+
+/* Fewest counter ticks seen for CALLS calls of fn, over a few rounds. */
+static uint64_t cost(void (*fn)(void))
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		uint64_t t0 = uclock__tsc_lfence(NULL);
+		for (int i = 0; i < CALLS; i++)
+			fn();
+		uint64_t t1 = uclock__tsc_lfence(NULL);
+		if (t1 - t0 < best)
+			best = t1 - t0;
+	}
+	return best;
+}
+
+static volatile uint64_t sink;
+
+static void call_rdtscp(void) { sink += uclock__tsc_rdtscp(NULL); }
+static void call_lfence(void) { sink += uclock__tsc_lfence(NULL); }
+static void call_rdtsc(void) { sink += __builtin_ia32_rdtsc(); }
+static void call_kernel(void)
+{
+	struct timespec ts;
+
+	uclock__kernel_gettime(CLOCK_MONOTONIC, &ts);
+	sink += (uint64_t)ts.tv_nsec;
+}
+
+int uclock__tsc_prefer_rdtscp(void)
+{
+	struct uclock_tsc_features f;
+
+	uclock__tsc_features(&f);
+	return f.rdtscp && cost(call_rdtscp) <= cost(call_lfence);
+}
+
+int uclock__tsc_slower_than_kernel(void)
+{
+	return cost(call_rdtsc) >= cost(call_kernel);
+}
+
+#else
+
+void uclock__tsc_features(struct uclock_tsc_features *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+uint64_t uclock__tsc_rdtscp(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+uint64_t uclock__tsc_lfence(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+int uclock__tsc_prefer_rdtscp(void)
+{
+	return 0;
+}
+
+int uclock__tsc_slower_than_kernel(void)
+{
+	return 1;
+}
+
+#endif
