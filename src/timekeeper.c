@@ -291,29 +291,6 @@ static int deviates(const struct tk_sample *a, const struct tk_sample *b,
 	return diff > expected * ppm / 1000000 + noise;
 }
 
-/* Start (or restart) calibration; readers get the kernel, floored. */
-static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
-			 const struct tk_sample *sm, const struct tk_sample *sr,
-			 int keep_floor)
-{
-	struct uclock__copy next = *cur;
-
-	next.mode = UCLOCK_MODE_WARMUP;
-	next.limit = 0;
-	if (!keep_floor) {
-		next.floor_mono = INT64_MIN;
-		next.floor_raw = INT64_MIN;
-	}
-	publish_now(tk, &next);
-	tk->warm_mono = *sm;
-	tk->warm_raw = *sr;
-	tk->have_warm = 1;
-	tk->have_prev = 0;
-	__atomic_store_n(&tk->warm_deadline_ns, sm->ns + tk->interval_ns,
-			 __ATOMIC_RELAXED);
-	bump(&tk->warmups);
-}
-
 /*
  * The next line from 'now'.  Regular: continuous with the old one, rate
  * chosen to remove the error over the next interval.  Otherwise (first
@@ -407,6 +384,63 @@ static struct line copy_line(const struct uclock__copy *c, int raw)
 
 	return (struct line){.value = fx(base) + frac,
 			     .mult = raw ? c->raw_mult : c->mult};
+}
+
+/*
+ * The highest values the current line can have handed out.  Readers use it
+ * only at counter values they have read, never past 'hard', and none after
+ * the flip, which follows 'now' within the window.  A counter that went
+ * back tells nothing of when the last read was: then 'hard'.
+ */
+static void line_floors(const struct uclock_tk *tk, const struct uclock__copy *cur,
+			uint64_t now, int tight, struct uclock__copy *next)
+{
+	struct line mono = copy_line(cur, 0), raw = copy_line(cur, 1);
+	int64_t age = tick_diff(now, cur->cycle_last, cur->mask);
+	int64_t cap = (int64_t)cur->hard;
+
+	if (tight && age >= 0 && age + (int64_t)tk->window_ticks < cap)
+		cap = age + (int64_t)tk->window_ticks;
+	next->floor_mono = fx_to_ns(line_at(&mono, cap));
+	next->floor_raw = fx_to_ns(line_at(&raw, cap));
+}
+
+/*
+ * Start (or restart) calibration; readers get the kernel's answer, raised
+ * to the floors (unless the kernel's own clock went back: a new timeline).
+ */
+static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
+			 const struct tk_sample *sm, const struct tk_sample *sr,
+			 int keep_floor)
+{
+	struct uclock__copy next = *cur;
+	uint64_t mask = tk->ops.mask;
+
+	next.mode = UCLOCK_MODE_WARMUP;
+	next.limit = 0;
+	if (!keep_floor) {
+		next.floor_mono = INT64_MIN;
+		next.floor_raw = INT64_MIN;
+	}
+	for (int attempt = 0;; attempt++) {
+		uint64_t now = tk->ops.counter(tk->ops.ctx);
+		int tight = attempt < 8;
+
+		if (keep_floor && cur->mode == UCLOCK_MODE_COUNTER)
+			line_floors(tk, cur, now, tight, &next);
+		uclock__copy_stage(tk->page, &next);
+		if (!tight || cur->mode != UCLOCK_MODE_COUNTER ||
+		    ((tk->ops.counter(tk->ops.ctx) - now) & mask) <= tk->window_ticks)
+			break;
+	}
+	uclock__copy_flip(tk->page);
+	tk->warm_mono = *sm;
+	tk->warm_raw = *sr;
+	tk->have_warm = 1;
+	tk->have_prev = 0;
+	__atomic_store_n(&tk->warm_deadline_ns, sm->ns + tk->interval_ns,
+			 __ATOMIC_RELAXED);
+	bump(&tk->warmups);
 }
 
 /*

@@ -1,0 +1,42 @@
+/*
+ * Test helpers.  A test is a program: exit 0 pass, 1 fail, 77 skip.
+ * CHECK() records a failure and goes on, so one run shows every failure.
+ */
+#ifndef UCLOCK_TEST_CHECK_H
+#define UCLOCK_TEST_CHECK_H
+
+#include <stdint.h>
+#include <time.h>
+
+extern int check_failures;
+
+void check_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Exit 77 with a reason: the machine cannot run this test. */
+void check_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* 0 if nothing failed, else 1; prints a one-line summary. */
+int check_done(const char *name);
+
+#define CHECK(cond, ...)                                                   \
+	do {                                                               \
+		if (!(cond))                                               \
+			check_fail(__FILE__, __LINE__, __VA_ARGS__);       \
+	} while (0)
+
+/* The kernel's clock, by system call: the reference no library touches. */
+int64_t kernel_ns(clockid_t clock);
+/* The same through the vDSO (what glibc's clock_gettime() uses). */
+int64_t vdso_ns(clockid_t clock);
+int64_t ts_ns(const struct timespec *ts);
+/* Wall-clock seconds since the first call, for test durations. */
+double elapsed_s(void);
+
+/*
+ * Run fn in a child process with the given environment additions
+ * ("NAME=value" strings, NULL-terminated), before the child touches
+ * libuclock, so that the library starts fresh there.  Returns fn's result
+ * (0 pass, 1 fail, 77 skip), or 1 if the child died.
+ */
+int in_child(const char *const env[], int (*fn)(void));
+
+#endif

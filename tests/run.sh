@@ -1,0 +1,48 @@
+#!/bin/sh
+# Runs every test (programs in $BUILD/tests, scripts tests/*.sh), each with a
+# time limit; prints one line per test and ends with the totals.
+# Usage: tests/run.sh [name ...]   (default: all)
+BUILD=${BUILD:-build}
+LIMIT=${TEST_TIMEOUT:-180}
+export BUILD
+pass=0 fail=0 skip=0 failed=""
+
+run_one() {
+	name=$1; shift
+	log="$BUILD/tests/$name.log"
+	start=$(date +%s)
+	timeout -k 5 "$LIMIT" "$@" >"$log" 2>&1
+	rc=$?
+	secs=$(( $(date +%s) - start ))
+	case $rc in
+	0) pass=$((pass + 1)); echo "PASS $name (${secs}s)" ;;
+	77) skip=$((skip + 1)); echo "SKIP $name: $(grep -m1 '^SKIP' "$log" | cut -c7-)" ;;
+	124|137) fail=$((fail + 1)); failed="$failed $name"; echo "FAIL $name (timed out after ${LIMIT}s)"; sed 's/^/    /' "$log" | tail -n 20 ;;
+	*) fail=$((fail + 1)); failed="$failed $name"; echo "FAIL $name (exit $rc)"; sed 's/^/    /' "$log" | tail -n 20 ;;
+	esac
+}
+
+mkdir -p "$BUILD/tests"
+wanted() {
+	[ $# -eq 0 ] && return 0
+	n=$1; shift
+	for w in "$@"; do [ "$w" = "$n" ] && return 0; done
+	return 1
+}
+
+for t in "$BUILD"/tests/*; do
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	case $t in *.o|*.log) continue ;; esac
+	name=$(basename "$t")
+	wanted "$name" "$@" || continue
+	run_one "$name" "$t"
+done
+for t in tests/*.sh; do
+	name=$(basename "$t" .sh)
+	[ "$name" = run ] && continue
+	wanted "$name" "$@" || continue
+	run_one "$name" sh "$t"
+done
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

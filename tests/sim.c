@@ -1,0 +1,191 @@
+#include "sim.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+
+static uint64_t next_random(struct sim *s)
+{
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 7;
+	s->rng ^= s->rng << 17;
+	return s->rng;
+}
+
+/* True time passes: every clock moves at its own rate. */
+static void pass(struct sim *s, int64_t ns)
+{
+	s->now += ns;
+	s->ticks += (long double)ns * s->hz / 1e9L;
+	s->mono += (long double)ns * (1.0L + s->ntp_ppm * 1e-6L);
+	s->raw += (long double)ns * (1.0L + s->raw_ppm * 1e-6L);
+	if (s->now / s->tick_ns != s->last_tick) {
+		s->last_tick = s->now / s->tick_ns;
+		s->mono_at_tick = s->mono;
+	}
+}
+
+static void event(struct sim *s, int64_t cost)
+{
+	int64_t jitter = s->jitter ? (int64_t)(next_random(s) % (uint64_t)s->jitter) : 0;
+
+	pass(s, cost / 2 + jitter / 2);
+	s->seen_mono = s->mono;
+	s->seen_raw = s->raw;
+	s->seen_real_off = s->real_off;
+	s->seen_boot_off = s->boot_off;
+	s->seen_tai_off = s->tai_off;
+	pass(s, cost - cost / 2 + jitter - jitter / 2);
+}
+
+static uint64_t sim_counter(void *ctx)
+{
+	struct sim *s = ctx;
+	uint64_t v;
+
+	event(s, 0);
+	v = (uint64_t)s->ticks;
+	if (s->on_behind_cpu)
+		v -= s->behind;
+	pass(s, s->counter_cost);
+	return v & s->mask;
+}
+
+static int64_t floor_ns(long double v)
+{
+	return (int64_t)floorl(v);
+}
+
+int64_t sim_kernel_seen(const struct sim *s, enum slot slot)
+{
+	int64_t mono = floor_ns(s->seen_mono);
+
+	switch (slot) {
+	case SLOT_RAW: return floor_ns(s->seen_raw);
+	case SLOT_REAL: return mono + s->seen_real_off;
+	case SLOT_BOOT: return mono + s->seen_boot_off;
+	case SLOT_TAI: return mono + s->seen_real_off + s->seen_tai_off;
+	default: return mono;
+	}
+}
+
+static int sim_clock(void *ctx, clockid_t clock, struct timespec *ts)
+{
+	struct sim *s = ctx;
+	int64_t coarse = floor_ns(s->mono_at_tick), v;
+
+	event(s, s->clock_cost);
+	switch (clock) {
+	case CLOCK_MONOTONIC: v = sim_kernel_seen(s, SLOT_MONO); break;
+	case CLOCK_MONOTONIC_RAW: v = sim_kernel_seen(s, SLOT_RAW); break;
+	case CLOCK_REALTIME: v = sim_kernel_seen(s, SLOT_REAL); break;
+	case CLOCK_BOOTTIME: v = sim_kernel_seen(s, SLOT_BOOT); break;
+	case CLOCK_TAI: v = sim_kernel_seen(s, SLOT_TAI); break;
+	case CLOCK_MONOTONIC_COARSE: v = coarse; break;
+	case CLOCK_REALTIME_COARSE: v = coarse + s->real_off; break;
+	default: return -1;
+	}
+	uclock__ns_to_ts(v, ts);
+	return 0;
+}
+
+void sim_init(struct sim *s, double hz, uint64_t mask, int64_t interval_ns)
+{
+	struct uclock_tk_ops ops = {sim_counter, sim_clock, NULL, mask};
+
+	memset(s, 0, sizeof(*s));
+	s->counter_cost = 10;
+	s->clock_cost = 25;
+	s->jitter = 6;
+	s->rng = 0x9e3779b97f4a7c15ull;
+	s->hz = hz;
+	s->mask = mask;
+	s->ticks = 123456789.0L;
+	s->mono = 5e12L;     /* up for a while */
+	s->raw = 5e12L - 2e6L;
+	s->raw_ppm = -3.5;
+	s->ntp_ppm = 12.25;
+	s->real_off = 1700000000LL * 1000000000LL;
+	s->boot_off = 0;
+	s->tai_off = 37LL * 1000000000LL;
+	s->tick_ns = 4000000;
+	s->mono_at_tick = s->mono;
+	for (int i = 0; i < SLOT_NONE; i++)
+		s->last[i] = INT64_MIN;
+	ops.ctx = s;
+	uclock__tk_init(&s->tk, &s->page, &ops, interval_ns);
+}
+
+void sim_advance(struct sim *s, int64_t ns)
+{
+	pass(s, ns);
+}
+
+void sim_suspend(struct sim *s, int64_t ns, int reset)
+{
+	long double mono = s->mono, raw = s->raw, ticks = s->ticks;
+
+	pass(s, ns);
+	s->mono = mono;
+	s->raw = raw;
+	s->mono_at_tick = mono;
+	s->boot_off += ns;
+	s->ticks = reset ? 1000.0L : s->ticks;
+	(void)ticks;
+}
+
+const char *slot_name(enum slot slot)
+{
+	static const char *names[] = {"REALTIME", "MONOTONIC", "MONOTONIC_RAW",
+				      "BOOTTIME", "TAI"};
+	return slot < SLOT_NONE ? names[slot] : "?";
+}
+
+int64_t sim_check(struct sim *s, enum slot slot, int64_t tol_ns, const char *what)
+{
+	int64_t v;
+
+	/* Alternate between two CPUs; the whole call runs on one. */
+	s->on_behind_cpu = s->behind && (s->reads++ & 1);
+	v = uclock__tk_read(&s->tk, slot);
+	int64_t err = v - sim_kernel_seen(s, slot);
+	int64_t abs_err = err < 0 ? -err : err;
+
+	s->reads_done++;
+	if (abs_err > s->max_err[slot])
+		s->max_err[slot] = abs_err;
+	CHECK(abs_err <= tol_ns, "%s: %s off the kernel by %lld ns (bound %lld)",
+	      what, slot_name(slot), (long long)err, (long long)tol_ns);
+	if (slot != SLOT_REAL && slot != SLOT_TAI)
+		CHECK(v >= s->last[slot], "%s: %s went back by %lld ns", what,
+		      slot_name(slot), (long long)(s->last[slot] - v));
+	s->last[slot] = v;
+	return err;
+}
+
+void sim_run(struct sim *s, int count, int64_t gap, int64_t tol_ns, const char *what)
+{
+	for (int i = 0; i < count; i++) {
+		for (int slot = 0; slot < SLOT_NONE; slot++)
+			sim_check(s, slot, tol_ns, what);
+		pass(s, gap);
+	}
+}
+
+int64_t sim_worst(struct sim *s, int count, int64_t gap)
+{
+	int64_t worst = 0;
+
+	for (int i = 0; i < count; i++) {
+		for (int slot = 0; slot < SLOT_NONE; slot++) {
+			int64_t e = sim_check(s, slot, INT64_MAX, "worst");
+			if (e < 0)
+				e = -e;
+			if (e > worst)
+				worst = e;
+		}
+		pass(s, gap);
+	}
+	return worst;
+}

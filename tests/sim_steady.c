@@ -1,0 +1,94 @@
+/*
+ * Steady state on a simulated machine: warm-up hands out the kernel's time,
+ * then the counter serves every clock within a few ns of the kernel, with
+ * dense and sparse readers, a CPU slightly behind, and after hours idle.
+ */
+#include <stdio.h>
+
+#include "check.h"
+#include "sim.h"
+
+#define US 1000LL
+#define MS 1000000LL
+
+static void warm_up(struct sim *s)
+{
+	/* The kernel's own answer until the rate is known: exact. */
+	sim_check(s, SLOT_MONO, 0, "first read");
+	CHECK(s->page.copy[s->page.seq & 1].mode == UCLOCK_MODE_WARMUP,
+	      "first read leaves the timekeeper warming up");
+	sim_run(s, 100, 50 * US, 100, "warm-up");
+	CHECK(s->page.copy[s->page.seq & 1].mode == UCLOCK_MODE_COUNTER,
+	      "counter mode after 5 ms of reads");
+}
+
+static void dense_and_sparse(void)
+{
+	struct sim s;
+
+	sim_init(&s, 2.5e9, UINT64_MAX, 1 * MS);
+	warm_up(&s);
+	sim_run(&s, 200, 50 * US, 40, "settling");
+	sim_run(&s, 20000, 10 * US, 20, "dense readers");
+	sim_run(&s, 2000, 1700 * US, 20, "one read per 1.7 ms");
+	/* A reader that finds the parameters stale re-anchors them at an upper
+	 * bound of the kernel's time: ahead by about half a bracket. */
+	sim_run(&s, 200, 37 * MS, 40, "one read per 37 ms");
+	sim_run(&s, 100, 20 * US, 40, "dense again, first interval");
+	sim_run(&s, 2000, 20 * US, 20, "dense again");
+	printf("steady: worst error %lld ns (MONOTONIC), %lld ns (RAW), %ld reads, %llu updates\n",
+	       (long long)s.max_err[SLOT_MONO], (long long)s.max_err[SLOT_RAW],
+	       s.reads_done, (unsigned long long)s.tk.updates);
+}
+
+static void cpu_behind(void)
+{
+	struct sim s;
+
+	sim_init(&s, 3.0e9, UINT64_MAX, 1 * MS);
+	warm_up(&s);
+	sim_run(&s, 1000, 20 * US, 20, "settling");
+	/* Every other call on a CPU whose counter is 20 ns behind: readers
+	 * there clamp at the anchor, never wrap; the lines may be anchored
+	 * on either CPU, so readings are as far off as the CPUs are apart. */
+	s.behind = 60;
+	sim_run(&s, 20000, 3 * US, 60, "a CPU behind");
+	/* Just after an update anchored on the first CPU, a read on one 1 us
+	 * behind finds the counter before cycle_last: clamped to the anchor. */
+	s.behind = 3000;
+	for (int i = 0; i < 100; i++) {
+		s.on_behind_cpu = 0;
+		uclock__tk_try_update(&s.tk);
+		s.reads = 1;
+		int64_t before = s.last[SLOT_MONO];
+		sim_check(&s, SLOT_MONO, 60, "right after an update, CPU behind");
+		CHECK(s.last[SLOT_MONO] >= before, "clamped read went back");
+		sim_advance(&s, 20 * US);
+	}
+	s.behind = 0;
+	sim_run(&s, 200, 20 * US, 60, "CPUs agree again, first interval");
+	sim_run(&s, 1000, 20 * US, 20, "CPUs agree again");
+}
+
+static void hours_idle(void)
+{
+	struct sim s;
+
+	sim_init(&s, 2.0e9, UINT64_MAX, 1 * MS);
+	warm_up(&s);
+	sim_run(&s, 1000, 20 * US, 20, "settling");
+	s.ntp_ppm += 0.8; /* NTP moved the rate a little meanwhile */
+	sim_advance(&s, 3LL * 3600 * 1000 * MS);
+	sim_run(&s, 1, 0, 40, "first read after three hours");
+	sim_run(&s, 5000, 20 * US, 40, "after three hours");
+	CHECK(s.tk.discontinuities == 0, "idle is not a discontinuity (%llu)",
+	      (unsigned long long)s.tk.discontinuities);
+}
+
+int main(void)
+{
+	dense_and_sparse();
+	cpu_behind();
+	hours_idle();
+	return check_done("sim_steady");
+}
