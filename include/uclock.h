@@ -29,6 +29,11 @@ extern "C" {
 
 /* ---- POSIX-compatible calls: same results and errno as the kernel. ---- */
 
+/*
+ * Declared at file scope so that the prototypes below refer to the caller's
+ * struct timespec even where <time.h> does not define it (strict C99).
+ */
+struct timespec;
 UCLOCK_API int uclock_gettime(clockid_t clock, struct timespec *ts);
 UCLOCK_API int uclock_getres(clockid_t clock, struct timespec *res);
 struct timezone;

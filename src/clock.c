@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -305,9 +306,17 @@ UCLOCK_API time_t uclock_time(time_t *t)
 	return uclock__kernel_time(t);
 }
 
+/*
+ * The vDSO answers for the served clocks; every other id goes to the
+ * system call, which alone is authoritative (some vDSOs report a
+ * resolution for auxiliary clocks the kernel then says are invalid).
+ */
 UCLOCK_API int uclock_getres(clockid_t clock, struct timespec *res)
 {
-	return uclock__kernel_getres(clock, res);
+	if (slot_of(clock) != SLOT_NONE || clock == CLOCK_REALTIME_COARSE ||
+	    clock == CLOCK_MONOTONIC_COARSE)
+		return uclock__kernel_getres(clock, res);
+	return (int)syscall(SYS_clock_getres, clock, res);
 }
 
 UCLOCK_API int uclock_getcpu(unsigned *cpu, unsigned *node)

@@ -39,16 +39,56 @@ static void event(struct sim *s, int64_t cost)
 	pass(s, cost - cost / 2 + jitter - jitter / 2);
 }
 
+/*
+ * At each flip of the latch, readers still on the old line have used
+ * counter values up to the last one read before the flip (the writer's own
+ * check): the new line must not be below the old one there, or a reader
+ * that comes next would see time go back.  Seen from the simulated counter,
+ * which is read on both sides of every flip.
+ */
+static void check_flip(struct sim *s)
+{
+	uint32_t seq = __atomic_load_n(&s->page.seq, __ATOMIC_RELAXED);
+	const struct uclock__copy *old = &s->page.copy[(seq - 1) & 1];
+	const struct uclock__copy *cur = &s->page.copy[seq & 1];
+
+	if (seq == s->seen_seq)
+		return;
+	s->seen_seq = seq;
+	if (old->mode != UCLOCK_MODE_COUNTER || cur->mode != UCLOCK_MODE_COUNTER)
+		return;
+	uint64_t t = s->last_counter;
+	uint64_t d_old = (t - old->cycle_last) & old->mask;
+	uint64_t d_new = (t - cur->cycle_last) & cur->mask;
+	if (d_new > cur->mask >> 1)
+		d_new = 0; /* readers clamp at the anchor */
+	if (d_old > old->mask >> 1)
+		d_old = 0;
+	if (d_old > old->hard)
+		d_old = old->hard; /* no reader used the old line past 'hard' */
+	int64_t before = uclock__line(old->base_mono, old->frac, old->mult, d_old);
+	int64_t after = uclock__line(cur->base_mono, cur->frac, cur->mult, d_new);
+	int64_t raw_before = uclock__line(old->base_raw, old->raw_frac, old->raw_mult, d_old);
+	int64_t raw_after = uclock__line(cur->base_raw, cur->raw_frac, cur->raw_mult, d_new);
+	CHECK(after >= before, "update moved MONOTONIC back by %lld ns",
+	      (long long)(before - after));
+	CHECK(raw_after >= raw_before, "update moved MONOTONIC_RAW back by %lld ns",
+	      (long long)(raw_before - raw_after));
+	s->flips_checked++;
+}
+
 static uint64_t sim_counter(void *ctx)
 {
 	struct sim *s = ctx;
 	uint64_t v;
 
+	check_flip(s);
 	event(s, 0);
 	v = (uint64_t)s->ticks;
 	if (s->on_behind_cpu)
 		v -= s->behind;
 	pass(s, s->counter_cost);
+	s->last_counter = v & s->mask;
 	return v & s->mask;
 }
 

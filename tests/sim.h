@@ -25,6 +25,9 @@ struct sim {
 	uint64_t behind;           /* every other call runs on a CPU this far behind */
 	unsigned reads;
 	int on_behind_cpu;
+	uint64_t last_counter;     /* last value read, any reader */
+	uint32_t seen_seq;         /* latch flips checked up to here */
+	long flips_checked;
 
 	/* the kernel's clocks */
 	long double mono, raw;     /* ns */

@@ -85,8 +85,32 @@ static void hours_idle(void)
 	      (unsigned long long)s.tk.discontinuities);
 }
 
+/*
+ * Reads back to back, a nanosecond apart, across hundreds of updates: an
+ * update that moved the line back by even a nanosecond shows here.
+ */
+static void back_to_back(void)
+{
+	struct sim s;
+
+	sim_init(&s, 2.7e9, UINT64_MAX, 50 * US);
+	warm_up(&s);
+	sim_run(&s, 1000, 5 * US, 40, "settling");
+	/* Reads cost 0-20 ns (jitter only); the brackets of the samples are
+	 * as noisy, so the updates have something to smooth over. */
+	s.counter_cost = 0;
+	s.jitter = 20;
+	for (int i = 0; i < 2000000; i++)
+		sim_check(&s, SLOT_MONO, 40, "back to back");
+	printf("back to back: %llu updates (%ld flips checked), worst %lld ns\n",
+	       (unsigned long long)s.tk.updates, s.flips_checked,
+	       (long long)s.max_err[SLOT_MONO]);
+	CHECK(s.flips_checked > 100, "only %ld flips checked", s.flips_checked);
+}
+
 int main(void)
 {
+	back_to_back();
 	dense_and_sparse();
 	cpu_behind();
 	hours_idle();
