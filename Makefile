@@ -58,12 +58,12 @@ $(STATIC): $(LIB_OBJ)
 $(CLI): tools/uclock.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
 
-$(BUILD)/tests/%.o: tests/%.c tests/*.h include/uclock.h
+$(BUILD)/tests/%.o: tests/%.c tests/*.h include/uclock.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # Tests link the static archive: they reach internal interfaces too.
-$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h
+$(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(TEST_HELPERS) $(STATIC) $(SAN_LDFLAGS) \
 		$(LDFLAGS) $(LIBS) -lm

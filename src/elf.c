@@ -153,12 +153,11 @@ static int gnu_hash_count(const struct uclock_elf *elf, uint64_t addr,
 	return -1;
 }
 
-int uclock__elf_open(struct uclock_elf *elf, const void *image, size_t size)
+static int elf_parse(struct uclock_elf *elf, const void *image, size_t size)
 {
 	const unsigned char *p = image;
 	struct dyn_info d;
 
-	memset(elf, 0, sizeof(*elf));
 	if (!image || size < sizeof(Ehdr) || memcmp(p, ELFMAG, SELFMAG) != 0 ||
 	    p[EI_CLASS] != NATIVE_CLASS || p[EI_VERSION] != EV_CURRENT ||
 	    ((uintptr_t)image % _Alignof(Ehdr)) != 0)
@@ -197,6 +196,22 @@ int uclock__elf_open(struct uclock_elf *elf, const void *image, size_t size)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+int uclock__elf_open(struct uclock_elf *elf, const void *image, size_t size)
+{
+	int err;
+
+	memset(elf, 0, sizeof(*elf));
+	err = elf_parse(elf, image, size);
+	/*
+	 * The parse fills the reader as it goes (a symbol count before the
+	 * table it counts is found): a rejected image must leave no symbols
+	 * behind, or a symbol walk on it would follow a NULL table.
+	 */
+	if (err)
+		memset(elf, 0, sizeof(*elf));
+	return err;
 }
 
 static const char *string_at(const struct uclock_elf *elf, uint64_t off)

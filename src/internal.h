@@ -83,6 +83,13 @@ struct tk_sample {
 	int64_t ns;      /* kernel reading */
 };
 
+/* Samples kept for measuring the kernel's rate over a long baseline. */
+#define TK_HISTORY 8
+struct tk_history {
+	struct tk_sample s[TK_HISTORY];
+	int n;
+};
+
 struct tk_offsets {
 	int64_t real;    /* REALTIME - MONOTONIC */
 	int64_t boot;    /* BOOTTIME - MONOTONIC */
@@ -101,6 +108,7 @@ struct uclock_tk {
 	/* Writer state, touched only under the lock. */
 	int have_prev;
 	struct tk_sample prev_mono, prev_raw;
+	struct tk_history mono_hist, raw_hist;
 	struct tk_sample warm_mono, warm_raw;
 	int have_warm;
 	uint64_t rate, raw_rate;    /* kernel ns << 32 per tick, estimated */
@@ -110,6 +118,7 @@ struct uclock_tk {
 	/* Read by the slow path without the lock. */
 	int64_t warm_deadline_ns;   /* kernel MONOTONIC when warm-up may end */
 	uint64_t window_ticks;      /* publish must follow 'now' within this */
+	uint64_t sample_age_ticks;  /* samples older than this are taken again */
 
 	/* Statistics, written under the lock, read relaxed. */
 	uint64_t updates, warmups, discontinuities, realtime_steps;

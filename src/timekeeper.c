@@ -25,6 +25,9 @@
 #define RAW_TOLERANCE_PPM 1000   /* raw rate change that is a discontinuity */
 #define MONO_TOLERANCE_PPM 10000 /* NTP slews at most 500 ppm */
 #define RATE_TRACK_PPM 50        /* rate change followed at once */
+#define BASELINE_NS 16000000LL   /* rate measured over up to this */
+#define SAMPLE_AGE_NS 50000      /* sample older than this at 'now': again */
+#define RESAMPLE 1
 #define JUMP_BACK_NS 10000000LL  /* kernel clock moved back: new timeline */
 #define BOOT_SLACK_NS 1000000LL  /* BOOTTIME offset noise kept, not undone */
 
@@ -438,6 +441,8 @@ static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
 	tk->warm_raw = *sr;
 	tk->have_warm = 1;
 	tk->have_prev = 0;
+	tk->mono_hist.n = 0;
+	tk->raw_hist.n = 0;
 	__atomic_store_n(&tk->warm_deadline_ns, sm->ns + tk->interval_ns,
 			 __ATOMIC_RELAXED);
 	bump(&tk->warmups);
@@ -456,9 +461,15 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 	struct line old_mono = copy_line(cur, 0), old_raw = copy_line(cur, 1);
 
 	tk->window_ticks = ns_to_ticks(WINDOW_NS, tk->rate);
+	tk->sample_age_ticks = ns_to_ticks(SAMPLE_AGE_NS, tk->rate);
 	for (int attempt = 0; attempt < 8; attempt++) {
 		uint64_t now = tk->ops.counter(tk->ops.ctx);
 		uint64_t age = (now - cur->cycle_last) & mask;
+
+		/* The writer was held up since it sampled the kernel: do not
+		 * extrapolate the samples that far, take new ones. */
+		if (tick_diff(now, sm->tick, mask) > (int64_t)tk->sample_age_ticks)
+			return RESAMPLE;
 		int regular = had_line && age <= mask >> 1 &&
 			      age + tk->window_ticks <= cur->hard;
 
@@ -498,15 +509,58 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 	return -1;
 }
 
-/* Follow the kernel's rate: at once after a real change, else averaged. */
-static uint64_t track(uint64_t est, uint64_t measured)
+static void history_start(struct tk_history *h, const struct tk_sample *first)
 {
-	i128 d = (i128)measured - (i128)est;
+	h->s[0] = *first;
+	h->n = 1;
+}
 
-	if (d * 1000000 > (i128)est * RATE_TRACK_PPM ||
-	    -d * 1000000 > (i128)est * RATE_TRACK_PPM)
-		return measured;
-	return (uint64_t)((i128)est + d / 4);
+/* Keep samples at least BASELINE_NS / TK_HISTORY apart, the oldest going. */
+static void history_add(struct tk_history *h, const struct tk_sample *s)
+{
+	if (h->n && s->ns - h->s[h->n - 1].ns < BASELINE_NS / TK_HISTORY)
+		return;
+	if (h->n == TK_HISTORY) {
+		memmove(&h->s[0], &h->s[1], sizeof(h->s[0]) * (TK_HISTORY - 1));
+		h->n--;
+	}
+	h->s[h->n++] = *s;
+}
+
+/*
+ * The kernel's rate, over the longest baseline the history holds (sample
+ * noise divided by tens of ms), unless the last interval alone shows a
+ * change beyond its own noise (NTP set a new frequency): then that, and
+ * the baseline starts again from the previous sample.
+ */
+static uint64_t follow_rate(struct tk_history *h, const struct tk_sample *prev,
+			    const struct tk_sample *now, uint64_t est, uint64_t mask)
+{
+	uint64_t recent = rate_between(prev, now, mask);
+	int64_t dt = tick_diff(now->tick, prev->tick, mask);
+
+	if (recent && dt > 0) {
+		i128 d = (i128)recent - (i128)est;
+		i128 tolerance = (i128)est * RATE_TRACK_PPM / 1000000 +
+				 (i128)est * (i128)(prev->half + now->half + 4) / dt;
+
+		if (d > tolerance || -d > tolerance) {
+			history_start(h, prev);
+			history_add(h, now);
+			return recent;
+		}
+	}
+	/* A narrow counter wraps: nothing older than a quarter turn. */
+	i128 span = ((i128)(mask >> 2) * est) >> FRAC_BITS;
+	while (h->n && (i128)(now->ns - h->s[0].ns) > span) {
+		memmove(&h->s[0], &h->s[1], sizeof(h->s[0]) * (size_t)(h->n - 1));
+		h->n--;
+	}
+	if (h->n == 0)
+		history_start(h, prev);
+	uint64_t longer = rate_between(&h->s[0], now, mask);
+	history_add(h, now);
+	return longer ? longer : est;
 }
 
 static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
@@ -533,6 +587,10 @@ static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
 	}
 	tk->rate = rate;
 	tk->raw_rate = raw_rate;
+	history_start(&tk->mono_hist, &tk->warm_mono);
+	history_add(&tk->mono_hist, sm);
+	history_start(&tk->raw_hist, &tk->warm_raw);
+	history_add(&tk->raw_hist, sr);
 	return steer(tk, cur, sm, sr);
 }
 
@@ -559,7 +617,7 @@ static const char *discontinuity(struct uclock_tk *tk,
 	return NULL;
 }
 
-int uclock__tk_update(struct uclock_tk *tk)
+static int update_once(struct uclock_tk *tk)
 {
 	struct uclock__copy cur;
 	struct tk_sample sm, sr;
@@ -570,7 +628,8 @@ int uclock__tk_update(struct uclock_tk *tk)
 	if (cur.mode == UCLOCK_MODE_KERNEL)
 		return 0;
 	if (sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
-	    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr) || measure_offsets(tk, &off))
+	    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr) ||
+	    measure_offsets(tk, &off))
 		return -1;
 	/* BOOTTIME moved on without MONOTONIC: the interval held a suspend,
 	 * and says nothing about the rate. */
@@ -584,17 +643,25 @@ int uclock__tk_update(struct uclock_tk *tk)
 		enter_warmup(tk, &cur, &sm, &sr, keep_floor);
 		return 0;
 	}
-	/* Too short an interval (a forced check) says little about rate. */
-	if (!suspended && sm.ns - tk->prev_mono.ns >= tk->interval_ns / 2) {
-		uint64_t r = rate_between(&tk->prev_mono, &sm, tk->ops.mask);
-		uint64_t rr = rate_between(&tk->prev_raw, &sr, tk->ops.mask);
-
-		if (r && rr) {
-			tk->rate = track(tk->rate, r);
-			tk->raw_rate = track(tk->raw_rate, rr);
-		}
+	if (suspended) {
+		history_start(&tk->mono_hist, &sm);
+		history_start(&tk->raw_hist, &sr);
+	} else {
+		tk->rate = follow_rate(&tk->mono_hist, &tk->prev_mono, &sm, tk->rate,
+				       tk->ops.mask);
+		tk->raw_rate = follow_rate(&tk->raw_hist, &tk->prev_raw, &sr,
+					   tk->raw_rate, tk->ops.mask);
 	}
 	return steer(tk, &cur, &sm, &sr);
+}
+
+int uclock__tk_update(struct uclock_tk *tk)
+{
+	int rc = RESAMPLE;
+
+	for (int attempt = 0; attempt < 4 && rc == RESAMPLE; attempt++)
+		rc = update_once(tk);
+	return rc == 0 ? 0 : -1;
 }
 
 /* 1 if this call ran an update, 0 if another is running. */
