@@ -24,8 +24,8 @@ run_one() {
 
 mkdir -p "$BUILD/tests"
 wanted() {
-	[ $# -eq 0 ] && return 0
 	n=$1; shift
+	[ $# -eq 0 ] && return 0
 	for w in "$@"; do [ "$w" = "$n" ] && return 0; done
 	return 1
 }

@@ -1,0 +1,149 @@
+/*
+ * The trust policy, decided at run time and reported: UCLOCK_SOURCE=kernel
+ * is a pure pass-through, =tsc forces the counter, anything else is an
+ * error that leaves the clock to the kernel; by default the TSC is used
+ * exactly when the CPU says it is invariant and the kernel uses it too.
+ */
+#include <cpuid.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "uclock.h"
+
+static struct uclock_stat stat_now(void)
+{
+	struct uclock_stat st = {.size = sizeof(st)};
+
+	if (uclock_stat(&st) != 0)
+		abort();
+	return st;
+}
+
+/* Read until warm-up is over (or 200 ms), as a busy program would. */
+static struct uclock_stat warmed(void)
+{
+	int64_t until = vdso_ns(CLOCK_MONOTONIC) + 200000000;
+	struct uclock_stat st;
+
+	do {
+		uclock_mono_ns();
+		st = stat_now();
+	} while ((st.mode == UCLOCK_MODE_WARMUP || st.mode == UCLOCK_MODE_UNINIT) &&
+		 vdso_ns(CLOCK_MONOTONIC) < until);
+	return st;
+}
+
+static int kernel_source(void)
+{
+	struct uclock_stat st = warmed();
+
+	CHECK(st.source == UCLOCK_SOURCE_KERNEL && st.mode == UCLOCK_MODE_KERNEL,
+	      "UCLOCK_SOURCE=kernel: source %s, mode %s", st.source_name, st.mode_name);
+	CHECK(strstr(st.reason, "UCLOCK_SOURCE=kernel") != NULL, "reason: %s", st.reason);
+	CHECK(st.updates == 0 && st.counter_hz == 0,
+	      "pass-through must not run the timekeeper (%llu updates)",
+	      (unsigned long long)st.updates);
+	CHECK(uclock_ticks() > 0, "ticks in kernel mode");
+	return check_done("kernel");
+}
+
+static int bogus_source(void)
+{
+	struct uclock_stat st = warmed();
+
+	CHECK(st.mode == UCLOCK_MODE_KERNEL, "UCLOCK_SOURCE=bogus: mode %s", st.mode_name);
+	CHECK(strstr(st.reason, "bogus") != NULL, "the reason names the bad value: %s",
+	      st.reason);
+	return check_done("bogus");
+}
+
+static int tsc_source(void)
+{
+	struct uclock_stat st = warmed();
+
+	CHECK(st.source == UCLOCK_SOURCE_TSC && st.mode == UCLOCK_MODE_COUNTER,
+	      "UCLOCK_SOURCE=tsc: source %s, mode %s", st.source_name, st.mode_name);
+	CHECK(st.counter_hz > 1000000, "counter frequency %llu Hz",
+	      (unsigned long long)st.counter_hz);
+	return check_done("tsc");
+}
+
+static int machine_trusts_tsc(char *why, size_t size)
+{
+	unsigned a, b, c, d;
+	char cs[64] = "";
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+
+	if (f) {
+		if (!fgets(cs, sizeof(cs), f))
+			cs[0] = '\0';
+		fclose(f);
+	}
+	cs[strcspn(cs, "\n")] = '\0';
+	if (__get_cpuid_max(0x80000000, NULL) < 0x80000007 ||
+	    !__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) {
+		snprintf(why, size, "no invariant TSC");
+		return 0;
+	}
+	snprintf(why, size, "clocksource %s", cs);
+	return strcmp(cs, "tsc") == 0;
+}
+
+static int auto_source(void)
+{
+	char why[128];
+	int expect = machine_trusts_tsc(why, sizeof(why));
+	struct uclock_stat st = warmed();
+
+	printf("auto: source %s, mode %s: %s (machine: %s)\n", st.source_name,
+	       st.mode_name, st.reason, why);
+	/* An emulated rdtsc may still turn it down; never the other way. */
+	if (!expect)
+		CHECK(st.source == UCLOCK_SOURCE_KERNEL, "TSC used although %s", why);
+	else
+		CHECK(st.source == UCLOCK_SOURCE_TSC ||
+		      strstr(st.reason, "slower") != NULL,
+		      "TSC not used on a machine that trusts it: %s", st.reason);
+	CHECK(st.reason && st.reason[0], "a reason is always given");
+	return check_done("auto");
+}
+
+static int interval(void)
+{
+	struct uclock_stat st = stat_now();
+
+	CHECK(st.interval_ns == 250000, "UCLOCK_INTERVAL_US=250: interval %lld ns",
+	      (long long)st.interval_ns);
+	return check_done("interval");
+}
+
+static int bad_interval(void)
+{
+	struct uclock_stat st = stat_now();
+
+	CHECK(st.interval_ns == 1000000, "bad UCLOCK_INTERVAL_US: interval %lld ns",
+	      (long long)st.interval_ns);
+	return check_done("bad interval");
+}
+
+int main(void)
+{
+	static const char *const kernel[] = {"UCLOCK_SOURCE=kernel", NULL};
+	static const char *const bogus[] = {"UCLOCK_SOURCE=bogus", NULL};
+	static const char *const tsc[] = {"UCLOCK_SOURCE=tsc", NULL};
+	static const char *const autos[] = {"UCLOCK_SOURCE=auto", NULL};
+	static const char *const iv[] = {"UCLOCK_INTERVAL_US=250", NULL};
+	static const char *const bad_iv[] = {"UCLOCK_INTERVAL_US=12x", NULL};
+	int rc = 0;
+
+	rc |= in_child(kernel, kernel_source);
+	rc |= in_child(bogus, bogus_source);
+	rc |= in_child(tsc, tsc_source);
+	rc |= in_child(autos, auto_source);
+	rc |= in_child(NULL, auto_source);
+	rc |= in_child(iv, interval);
+	rc |= in_child(bad_iv, bad_interval);
+	return rc ? 1 : 0;
+}
