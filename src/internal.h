@@ -100,6 +100,7 @@ struct uclock_tk {
 	struct uclock__page *page;
 	struct uclock_tk_ops ops;
 	int64_t interval_ns;
+	int64_t span_ns;            /* this interval: shorter after an anchor */
 
 	/* The update lock: taken with a CAS, never waited on. */
 	int lock;

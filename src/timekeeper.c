@@ -331,7 +331,7 @@ static struct line line_next(const struct uclock_tk *tk,
 	}
 
 	i128 err = v - kernel;
-	i128 span = (i128)ns_to_ticks(tk->interval_ns, in->rate);
+	i128 span = (i128)ns_to_ticks(tk->span_ns, in->rate);
 	i128 corr = err / (span > 0 ? span : 1);
 	if (corr > rate / 8)
 		corr = rate / 8;
@@ -362,7 +362,7 @@ static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 				      const struct line *raw)
 {
 	struct uclock__copy c;
-	uint64_t limit = ns_to_ticks(tk->interval_ns, mono->mult);
+	uint64_t limit = ns_to_ticks(tk->span_ns, mono->mult);
 
 	memset(&c, 0, sizeof(c));
 	c.cycle_last = now;
@@ -443,7 +443,10 @@ static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
 	tk->have_prev = 0;
 	tk->mono_hist.n = 0;
 	tk->raw_hist.n = 0;
-	__atomic_store_n(&tk->warm_deadline_ns, sm->ns + tk->interval_ns,
+	__atomic_store_n(&tk->warm_deadline_ns,
+			 sm->ns + tk->interval_ns > next.floor_mono
+				 ? sm->ns + tk->interval_ns
+				 : next.floor_mono,
 			 __ATOMIC_RELAXED);
 	bump(&tk->warmups);
 }
@@ -482,6 +485,12 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 			continue;
 		}
 
+		/* After a fresh anchor the next updates come sooner, so that its
+		 * lead over the kernel is steered away quickly; then the span
+		 * doubles back to the interval. */
+		tk->span_ns = regular ? tk->span_ns * 2 : tk->interval_ns / 8;
+		if (tk->span_ns > tk->interval_ns || tk->span_ns <= 0)
+			tk->span_ns = tk->interval_ns;
 		struct next_line m = {&old_mono, (int64_t)age, sm, tk->rate,
 				      regular, fx(cur->floor_mono)};
 		struct next_line r = {&old_raw, (int64_t)age, sr, tk->raw_rate,
@@ -572,7 +581,10 @@ static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
 		enter_warmup(tk, cur, sm, sr, cur->mode == UCLOCK_MODE_WARMUP);
 		return 0;
 	}
-	if (sm->ns - tk->warm_mono.ns < tk->interval_ns)
+	/* Calibrated long enough, and the kernel has passed the floors: a line
+	 * anchored now starts at the kernel, not ahead of it. */
+	if (sm->ns - tk->warm_mono.ns < tk->interval_ns || sm->ns <= cur->floor_mono ||
+	    sr->ns <= cur->floor_raw)
 		return 0;
 
 	uint64_t rate = rate_between(&tk->warm_mono, sm, mask);
@@ -688,6 +700,7 @@ void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
 	tk->page = page;
 	tk->ops = *ops;
 	tk->interval_ns = interval_ns;
+	tk->span_ns = interval_ns;
 	page->magic = UCLOCK_PAGE_MAGIC;
 	page->version = UCLOCK_PAGE_VERSION;
 	page->size = sizeof(*page);

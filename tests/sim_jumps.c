@@ -36,8 +36,14 @@ static void jump(int64_t by, int after_fork)
 	 * otherwise the old parameters may be used up to an interval. */
 	if (after_fork)
 		sim_run(&s, 1, 0, 20, "first read in the new namespace");
-	sim_run(&s, 100, 20 * US, after_fork ? 40 : (by < 0 ? -by : by) + 40,
-		"after the jump");
+	/* Until the update that sees the jump, the old timeline; across the
+	 * switch the kernel's own clock is not monotonic for this process. */
+	for (int i = 0; i < 100; i++) {
+		if (!after_fork)
+			forget_history(&s);
+		sim_run(&s, 1, 20 * US, after_fork ? 40 : (by < 0 ? -by : by) + 40,
+			"after the jump");
+	}
 	sim_run(&s, 300, 20 * US, 40, "re-calibrated");
 	sim_run(&s, 1000, 20 * US, 20, "settled");
 	printf("MONOTONIC %+lld s%s: worst error after the first interval ok\n",
