@@ -116,9 +116,10 @@ static inline int uclock_ticks_before(uint64_t a, uint64_t b)
 /*
  * One published set of conversion parameters.  Time at counter value t is
  *   base + ((((t - cycle_last) & mask) * mult + frac) >> 32)
- * and is used only while that delta is below limit; anything else (stale
- * parameters, a counter behind cycle_last, warm-up, kernel mode) goes to
- * the out-of-line slow path.  First cache line: what MONOTONIC and
+ * and the inline readers use it while t - cycle_last is below limit;
+ * anything else (stale parameters, a counter behind cycle_last, warm-up,
+ * kernel mode, a counter narrower than 64 bits: limit 0) goes to the
+ * out-of-line slow path.  First cache line: what MONOTONIC and
  * REALTIME need.
  */
 struct uclock__copy {
@@ -130,14 +131,15 @@ struct uclock__copy {
 	int64_t base_mono;
 	int64_t base_real;
 	uint32_t mode;        /* enum uclock_mode */
-	uint32_t pad0;
+	uint32_t flags;       /* UCLOCK__CHECK: next reader updates */
 	/* second cache line */
 	uint64_t raw_mult;
 	uint64_t raw_frac;
 	int64_t base_raw;
 	int64_t base_boot;
 	int64_t base_tai;
-	uint64_t hard;        /* slow path may extrapolate up to here */
+	uint64_t hard;        /* twice the span; the slow path extrapolates
+				 up to here */
 	int64_t floor_mono;   /* nothing handed out above these... */
 	int64_t floor_raw;    /* ...so kernel answers are raised to them */
 };
@@ -147,7 +149,7 @@ struct uclock__page {
 	uint32_t version;
 	uint32_t size;
 	uint32_t source;      /* enum uclock_source, set once */
-	uint32_t seq;         /* latch: readers use copy[seq & 1] */
+	uint32_t seq;         /* latch: readers use uclock__copy_at(seq) */
 	uint32_t pad[11];
 	struct uclock__copy copy[2];
 };
@@ -176,6 +178,20 @@ static inline uint64_t uclock__rdtsc(void)
 #else
 #define UCLOCK__LIKELY(x) (x)
 #endif
+
+/*
+ * seq advances by the size of a copy at each flip, so that seq & that size
+ * is the byte offset of the copy readers use: one AND on the read path.
+ */
+#define UCLOCK__SEQ_STEP 128u
+#define UCLOCK__CHECK 1u
+
+static inline const struct uclock__copy *
+uclock__copy_at(const struct uclock__page *p, uint32_t seq)
+{
+	return (const struct uclock__copy *)(const void *)((const char *)p->copy +
+							    (seq & UCLOCK__SEQ_STEP));
+}
 
 /*
  * Fixed-point line evaluation.  The 64x64 multiply is done in 128 bits so
@@ -212,16 +228,15 @@ static inline int64_t uclock__read_fast(clockid_t clock)
 						       __ATOMIC_ACQUIRE);
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-		const struct uclock__copy *c = &p->copy[seq & 1];
+		const struct uclock__copy *c = uclock__copy_at(p, seq);
 		uint64_t last = __atomic_load_n(&c->cycle_last, __ATOMIC_RELAXED);
-		uint64_t mask = __atomic_load_n(&c->mask, __ATOMIC_RELAXED);
 		uint64_t limit = __atomic_load_n(&c->limit, __ATOMIC_RELAXED);
 		uint64_t mult = __atomic_load_n(&c->mult, __ATOMIC_RELAXED);
 		uint64_t frac = __atomic_load_n(&c->frac, __ATOMIC_RELAXED);
 		int64_t base = clock == UCLOCK__REALTIME
 				       ? __atomic_load_n(&c->base_real, __ATOMIC_RELAXED)
 				       : __atomic_load_n(&c->base_mono, __ATOMIC_RELAXED);
-		uint64_t delta = (uclock__rdtsc() - last) & mask;
+		uint64_t delta = uclock__rdtsc() - last;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;

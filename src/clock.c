@@ -213,10 +213,9 @@ static inline __attribute__((always_inline)) int64_t read_slot(enum slot slot)
 						       __ATOMIC_ACQUIRE);
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-		const struct uclock__copy *c = &p->copy[seq & 1];
+		const struct uclock__copy *c = uclock__copy_at(p, seq);
 		int raw = slot == SLOT_RAW;
 		uint64_t last = __atomic_load_n(&c->cycle_last, __ATOMIC_RELAXED);
-		uint64_t mask = __atomic_load_n(&c->mask, __ATOMIC_RELAXED);
 		uint64_t limit = __atomic_load_n(&c->limit, __ATOMIC_RELAXED);
 		uint64_t mult = raw ? __atomic_load_n(&c->raw_mult, __ATOMIC_RELAXED)
 				    : __atomic_load_n(&c->mult, __ATOMIC_RELAXED);
@@ -231,7 +230,7 @@ static inline __attribute__((always_inline)) int64_t read_slot(enum slot slot)
 		case SLOT_TAI: base = __atomic_load_n(&c->base_tai, __ATOMIC_RELAXED); break;
 		default: base = __atomic_load_n(&c->base_mono, __ATOMIC_RELAXED); break;
 		}
-		uint64_t delta = (ordered_tsc() - last) & mask;
+		uint64_t delta = ordered_tsc() - last;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;

@@ -8,9 +8,12 @@
  */
 #include "latch.h"
 
+_Static_assert(sizeof(struct uclock__copy) == UCLOCK__SEQ_STEP,
+	       "seq steps by the size of a copy");
+
 #define COPY_FIELDS(X)                                                       \
 	X(cycle_last) X(mask) X(limit) X(mult) X(frac) X(base_mono)          \
-	X(base_real) X(mode) X(pad0) X(raw_mult) X(raw_frac) X(base_raw)     \
+	X(base_real) X(mode) X(flags) X(raw_mult) X(raw_frac) X(base_raw)     \
 	X(base_boot) X(base_tai) X(hard) X(floor_mono) X(floor_raw)
 
 /* Relaxed atomics: a stale reader may be reading the copy being written;
@@ -27,7 +30,7 @@ uint32_t uclock__copy_load(const struct uclock__page *page,
 {
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
-		load_fields(&page->copy[seq & 1], out);
+		load_fields(uclock__copy_at(page, seq), out);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)
 			return seq;
@@ -41,7 +44,7 @@ uint32_t uclock__copy_load_at(const struct uclock__page *page,
 {
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
-		load_fields(&page->copy[seq & 1], out);
+		load_fields(uclock__copy_at(page, seq), out);
 		/* The counter read is ordered (rdtscp or lfence+rdtsc), so it
 		 * cannot be satisfied before the loads above. */
 		*now = counter(ctx);
@@ -61,7 +64,8 @@ void uclock__copy_stage(struct uclock__page *page,
 			const struct uclock__copy *next)
 {
 	uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_RELAXED);
-	struct uclock__copy *dst = &page->copy[(seq + 1) & 1];
+	struct uclock__copy *dst = (struct uclock__copy *)uclock__copy_at(
+		page, seq + UCLOCK__SEQ_STEP);
 
 	/* Orders the previous flip before these stores: a reader still on
 	 * the old seq that observes any of them then also sees seq moved. */
@@ -76,5 +80,5 @@ void uclock__copy_flip(struct uclock__page *page)
 	uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_RELAXED);
 
 	/* Release: the staged copy is complete before readers are sent to it. */
-	__atomic_store_n(&page->seq, seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&page->seq, seq + UCLOCK__SEQ_STEP, __ATOMIC_RELEASE);
 }

@@ -367,7 +367,9 @@ static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 	memset(&c, 0, sizeof(c));
 	c.cycle_last = now;
 	c.mask = tk->ops.mask;
-	c.limit = limit;
+	/* The inline readers do not mask: a narrower counter is read by the
+	 * slow path only, which uses hard / 2. */
+	c.limit = tk->ops.mask == UINT64_MAX ? limit : 0;
 	c.hard = 2 * limit;
 	c.mode = UCLOCK_MODE_COUNTER;
 	set_line(&c.base_mono, &c.frac, &c.mult, mono);
@@ -489,7 +491,9 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		 * lead over the kernel is steered away quickly; then the span
 		 * doubles back to the interval. */
 		tk->span_ns = regular ? tk->span_ns * 2 : tk->interval_ns / 8;
-		if (tk->span_ns > tk->interval_ns || tk->span_ns <= 0)
+		if (tk->span_ns < 8 * WINDOW_NS) /* room for regular updates */
+			tk->span_ns = 8 * WINDOW_NS;
+		if (tk->span_ns > tk->interval_ns)
 			tk->span_ns = tk->interval_ns;
 		struct next_line m = {&old_mono, (int64_t)age, sm, tk->rate,
 				      regular, fx(cur->floor_mono)};
@@ -789,7 +793,7 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
 
 		switch (c.mode) {
 		case UCLOCK_MODE_COUNTER:
-			if (delta < c.limit)
+			if (delta < c.hard / 2 && !(c.flags & UCLOCK__CHECK))
 				return slot_value(&c, slot, delta);
 			/* A CPU slightly behind the anchor: clamp, never wrap. */
 			if (delta > c.mask >> 1 &&
@@ -890,5 +894,6 @@ void uclock__tk_after_fork(struct uclock_tk *tk)
 	if (c.mode != UCLOCK_MODE_COUNTER)
 		return;
 	c.limit = 0;
+	c.flags |= UCLOCK__CHECK;
 	publish_now(tk, &c);
 }

@@ -49,8 +49,8 @@ static void event(struct sim *s, int64_t cost)
 static void check_flip(struct sim *s)
 {
 	uint32_t seq = __atomic_load_n(&s->page.seq, __ATOMIC_RELAXED);
-	const struct uclock__copy *old = &s->page.copy[(seq - 1) & 1];
-	const struct uclock__copy *cur = &s->page.copy[seq & 1];
+	const struct uclock__copy *old = uclock__copy_at(&s->page, seq - UCLOCK__SEQ_STEP);
+	const struct uclock__copy *cur = uclock__copy_at(&s->page, seq);
 
 	if (seq == s->seen_seq)
 		return;

@@ -15,10 +15,10 @@ static void warm_up(struct sim *s)
 {
 	/* The kernel's own answer until the rate is known: exact. */
 	sim_check(s, SLOT_MONO, 0, "first read");
-	CHECK(s->page.copy[s->page.seq & 1].mode == UCLOCK_MODE_WARMUP,
+	CHECK(uclock__copy_at(&s->page, s->page.seq)->mode == UCLOCK_MODE_WARMUP,
 	      "first read leaves the timekeeper warming up");
 	sim_run(s, 100, 50 * US, 100, "warm-up");
-	CHECK(s->page.copy[s->page.seq & 1].mode == UCLOCK_MODE_COUNTER,
+	CHECK(uclock__copy_at(&s->page, s->page.seq)->mode == UCLOCK_MODE_COUNTER,
 	      "counter mode after 5 ms of reads");
 }
 
