@@ -17,9 +17,9 @@
 
 #include "uclock.h"
 
-#define BATCH 1000
+#define BATCH 10000
 
-static int rounds = 300;
+static int rounds = 100;
 static long accuracy_reads = 2000000;
 static double warp_seconds = 1.0;
 static volatile uint64_t sink;
@@ -366,7 +366,7 @@ int main(int argc, char **argv)
 	int64_t start;
 
 	if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
-		rounds = 60;
+		rounds = 20;
 		accuracy_reads = 200000;
 		warp_seconds = 0.3;
 	}

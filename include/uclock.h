@@ -142,6 +142,14 @@ struct uclock__copy {
 				 up to here */
 	int64_t floor_mono;   /* nothing handed out above these... */
 	int64_t floor_raw;    /* ...so kernel answers are raised to them */
+	/* third cache line: the bases split as a timespec, so that
+	 * uclock_gettime() needs no division (REALTIME, MONOTONIC,
+	 * MONOTONIC_RAW, BOOTTIME, TAI) */
+	int64_t sec[5];
+	uint32_t nsec[5];
+	uint32_t pad1;
+	/* fourth: room to grow without moving the others */
+	uint64_t reserved[8];
 };
 
 struct uclock__page {
@@ -175,15 +183,17 @@ static inline uint64_t uclock__rdtsc(void)
 
 #if defined(__GNUC__)
 #define UCLOCK__LIKELY(x) __builtin_expect(!!(x), 1)
+#define UCLOCK__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define UCLOCK__LIKELY(x) (x)
+#define UCLOCK__UNLIKELY(x) (x)
 #endif
 
 /*
  * seq advances by the size of a copy at each flip, so that seq & that size
  * is the byte offset of the copy readers use: one AND on the read path.
  */
-#define UCLOCK__SEQ_STEP 128u
+#define UCLOCK__SEQ_STEP 256u
 #define UCLOCK__CHECK 1u
 
 static inline const struct uclock__copy *

@@ -168,9 +168,10 @@ __attribute__((constructor)) static void register_fork_handler(void)
 	pthread_atfork(NULL, NULL, child_after_fork);
 }
 
-static int64_t slow_slot(enum slot slot)
+static __attribute__((noinline)) int64_t slow_slot(enum slot slot)
 {
-	if (!uclock__global_ready()) {
+	if (__atomic_load_n(&global_page.source, __ATOMIC_RELAXED) ==
+		    UCLOCK_SOURCE_KERNEL || !uclock__global_ready()) {
 		struct timespec ts;
 		if (uclock__kernel_gettime(clock_of(slot), &ts) != 0)
 			return INT64_MIN;
@@ -201,16 +202,38 @@ UCLOCK_API uint64_t uclock__ticks_slow(void)
 static inline uint64_t ordered_tsc(void)
 {
 	if (__atomic_load_n(&use_rdtscp, __ATOMIC_RELAXED))
-		return uclock__tsc_rdtscp(NULL);
-	return uclock__tsc_lfence(NULL);
+		return uclock__rdtscp();
+	return uclock__rdtsc_lfence();
 }
 
-/* The read path of uclock_gettime(): the header's, with an ordered read
- * and any served clock.  Specialised per slot by the compiler. */
-static inline __attribute__((always_inline)) int64_t read_slot(enum slot slot)
+/* Out of line: warm-up, kernel mode, stale parameters, failures. */
+static __attribute__((noinline)) int slow_ts(enum slot slot, struct timespec *ts)
 {
-	const struct uclock__page *p = __atomic_load_n(&uclock__page,
-						       __ATOMIC_ACQUIRE);
+	int64_t ns = slow_slot(slot);
+
+	if (ns == INT64_MIN)
+		return -1;
+	uclock__ns_to_ts(ns, ts);
+	return 0;
+}
+
+/*
+ * The read path of uclock_gettime(): the header's, with an ordered counter
+ * read, any served clock, and the base kept as a timespec so that nothing
+ * but a multiply follows the counter read (rdtscp waits for the previous
+ * call's arithmetic: a long chain there costs every call).  Specialised per
+ * slot by the compiler.  The page is this library's own: its address never
+ * changes.
+ */
+static inline __attribute__((always_inline)) int read_ts(enum slot slot,
+							 struct timespec *ts)
+{
+	const struct uclock__page *p = &global_page;
+
+	if (UCLOCK__UNLIKELY(!ts)) {
+		errno = EFAULT;
+		return -1;
+	}
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
 		const struct uclock__copy *c = uclock__copy_at(p, seq);
@@ -221,81 +244,95 @@ static inline __attribute__((always_inline)) int64_t read_slot(enum slot slot)
 				    : __atomic_load_n(&c->mult, __ATOMIC_RELAXED);
 		uint64_t frac = raw ? __atomic_load_n(&c->raw_frac, __ATOMIC_RELAXED)
 				    : __atomic_load_n(&c->frac, __ATOMIC_RELAXED);
-		int64_t base;
+		int64_t sec = __atomic_load_n(&c->sec[slot], __ATOMIC_RELAXED);
+		uint64_t nsec = __atomic_load_n(&c->nsec[slot], __ATOMIC_RELAXED);
 
-		switch (slot) {
-		case SLOT_REAL: base = __atomic_load_n(&c->base_real, __ATOMIC_RELAXED); break;
-		case SLOT_RAW: base = __atomic_load_n(&c->base_raw, __ATOMIC_RELAXED); break;
-		case SLOT_BOOT: base = __atomic_load_n(&c->base_boot, __ATOMIC_RELAXED); break;
-		case SLOT_TAI: base = __atomic_load_n(&c->base_tai, __ATOMIC_RELAXED); break;
-		default: base = __atomic_load_n(&c->base_mono, __ATOMIC_RELAXED); break;
-		}
+		/* Kernel mode, warm-up: no counter read at all. */
+		if (UCLOCK__UNLIKELY(limit == 0))
+			return slow_ts(slot, ts);
 		uint64_t delta = ordered_tsc() - last;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;
-		if (UCLOCK__LIKELY(delta < limit))
-			return uclock__line(base, frac, mult, delta);
-		return slow_slot(slot);
+		if (UCLOCK__UNLIKELY(delta >= limit))
+			return slow_ts(slot, ts);
+		nsec += (uint64_t)uclock__line(0, frac, mult, delta);
+		/* At most a span past the base: a subtraction or two. */
+		while (UCLOCK__UNLIKELY(nsec >= NSEC_PER_SEC)) {
+			nsec -= NSEC_PER_SEC;
+			sec++;
+		}
+		ts->tv_sec = (time_t)sec;
+		ts->tv_nsec = (long)nsec;
+		return 0;
 	}
 }
 
-static int read_into(enum slot slot, struct timespec *ts)
-{
-	int64_t ns;
+/* One function per clock, so that each path saves only what it uses and
+ * uclock_gettime() itself is a jump. */
+#define GETTIME(name, slot)                                                  \
+	static __attribute__((noinline)) int name(struct timespec *ts)       \
+	{                                                                    \
+		return read_ts(slot, ts);                                    \
+	}
+GETTIME(gettime_real, SLOT_REAL)
+GETTIME(gettime_mono, SLOT_MONO)
+GETTIME(gettime_raw, SLOT_RAW)
+GETTIME(gettime_boot, SLOT_BOOT)
+GETTIME(gettime_tai, SLOT_TAI)
 
-	if (!ts) {
+/*
+ * The last tick's time: only the kernel's page has it, and its vDSO reads
+ * it with one load.  For these two ids the vDSO never fails (it has no
+ * counter to distrust), so its answer is returned as is: a tail call.
+ */
+static __attribute__((noinline)) int gettime_coarse(clockid_t clock,
+						    struct timespec *ts)
+{
+	int (*fn)(clockid_t, struct timespec *) =
+		__atomic_load_n(&uclock__kernel.clock_gettime, __ATOMIC_RELAXED);
+
+	if (UCLOCK__UNLIKELY(!ts)) {
 		errno = EFAULT;
 		return -1;
 	}
-	ns = read_slot(slot);
-	if (ns == INT64_MIN)
-		return -1;
-	uclock__ns_to_ts(ns, ts);
-	return 0;
+	if (UCLOCK__LIKELY(fn != NULL))
+		return fn(clock, ts);
+	return uclock__kernel_gettime_slow(clock, ts);
 }
 
 UCLOCK_API int uclock_gettime(clockid_t clock, struct timespec *ts)
 {
-	/* Pass-through mode: straight to the kernel, no counter read. */
-	if (__atomic_load_n(&uclock__page->source, __ATOMIC_RELAXED) ==
-	    UCLOCK_SOURCE_KERNEL)
-		return uclock__kernel_gettime(clock, ts);
 	switch (clock) {
-	case CLOCK_REALTIME: return read_into(SLOT_REAL, ts);
-	case CLOCK_MONOTONIC: return read_into(SLOT_MONO, ts);
-	case CLOCK_MONOTONIC_RAW: return read_into(SLOT_RAW, ts);
-	case CLOCK_BOOTTIME: return read_into(SLOT_BOOT, ts);
-	case CLOCK_TAI: return read_into(SLOT_TAI, ts);
+	case CLOCK_REALTIME: return gettime_real(ts);
+	case CLOCK_MONOTONIC: return gettime_mono(ts);
+	case CLOCK_MONOTONIC_RAW: return gettime_raw(ts);
+	case CLOCK_BOOTTIME: return gettime_boot(ts);
+	case CLOCK_TAI: return gettime_tai(ts);
 	case CLOCK_REALTIME_COARSE:
-	case CLOCK_MONOTONIC_COARSE:
-		/* The last tick's time: only the kernel's page has it, and
-		 * its vDSO reads it with one load. */
-		if (!ts) {
-			errno = EFAULT;
-			return -1;
-		}
-		return uclock__kernel_gettime(clock, ts);
-	default:
-		return uclock__kernel_gettime(clock, ts);
+	case CLOCK_MONOTONIC_COARSE: return gettime_coarse(clock, ts);
+	default: return uclock__kernel_gettime(clock, ts);
 	}
 }
 
+static __attribute__((noinline)) int gettimeofday_tv(struct timeval *tv)
+{
+	struct timespec ts;
+
+	if (UCLOCK__UNLIKELY(read_ts(SLOT_REAL, &ts) != 0))
+		return -1;
+	tv->tv_sec = ts.tv_sec;
+	tv->tv_usec = (suseconds_t)((uint32_t)ts.tv_nsec / 1000);
+	return 0;
+}
+
+/* The timezone is the kernel's (settimeofday may change it): asked only
+ * when wanted, so that the common call is a jump to the reader above. */
 UCLOCK_API int uclock_gettimeofday(struct timeval *tv, struct timezone *tz)
 {
-	if (tz && uclock__kernel_gettimeofday(NULL, tz) != 0)
+	if (UCLOCK__UNLIKELY(tz != NULL) && uclock__kernel_gettimeofday(NULL, tz) != 0)
 		return -1;
-	if (tv) {
-		int64_t ns = read_slot(SLOT_REAL);
-		struct timespec ts;
-
-		if (ns == INT64_MIN)
-			return -1;
-		uclock__ns_to_ts(ns, &ts);
-		tv->tv_sec = ts.tv_sec;
-		tv->tv_usec = (suseconds_t)(ts.tv_nsec / 1000);
-	}
-	return 0;
+	return UCLOCK__LIKELY(tv != NULL) ? gettimeofday_tv(tv) : 0;
 }
 
 /* The last tick's second, as the kernel's time(): never ahead of

@@ -5,6 +5,7 @@
 #ifndef UCLOCK_INTERNAL_H
 #define UCLOCK_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>
@@ -28,6 +29,14 @@ static inline int64_t uclock__ts_to_ns(const struct timespec *ts)
 /* tv_nsec always in [0, 1e9), also before the epoch. */
 static inline void uclock__ns_to_ts(int64_t ns, struct timespec *ts)
 {
+	if (__builtin_expect(ns >= 0, 1)) {
+		/* Unsigned division by a constant: a multiply and a shift. */
+		uint64_t sec = (uint64_t)ns / NSEC_PER_SEC;
+
+		ts->tv_sec = (time_t)sec;
+		ts->tv_nsec = (long)((uint64_t)ns - sec * NSEC_PER_SEC);
+		return;
+	}
 	int64_t sec = ns / NSEC_PER_SEC, rem = ns % NSEC_PER_SEC;
 
 	if (rem < 0) {
@@ -149,9 +158,42 @@ struct uclock_kernel {
 };
 void uclock__kernel_init(void);
 extern struct uclock_kernel uclock__kernel;
-int uclock__kernel_gettime(clockid_t clock, struct timespec *ts);
+int uclock__kernel_gettime_slow(clockid_t clock, struct timespec *ts);
+time_t uclock__kernel_time_slow(time_t *t);
 int uclock__kernel_gettimeofday(struct timeval *tv, struct timezone *tz);
-time_t uclock__kernel_time(time_t *t);
+
+/* The vDSO returns the system call's result: -errno on failure. */
+static inline int uclock__vdso_result(long r)
+{
+	if (__builtin_expect(r < 0 && r > -4096, 0)) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+/* Inline: on the path of the coarse clocks and time(), one load and an
+ * indirect call, as glibc's own wrappers. */
+static inline int uclock__kernel_gettime(clockid_t clock, struct timespec *ts)
+{
+	int (*fn)(clockid_t, struct timespec *) =
+		__atomic_load_n(&uclock__kernel.clock_gettime, __ATOMIC_RELAXED);
+
+	/* NULL goes to the kernel itself, which answers EFAULT or EINVAL;
+	 * the vDSO would store through it. */
+	if (__builtin_expect(fn != NULL && ts != NULL, 1))
+		return uclock__vdso_result(fn(clock, ts));
+	return uclock__kernel_gettime_slow(clock, ts);
+}
+
+static inline time_t uclock__kernel_time(time_t *t)
+{
+	time_t (*fn)(time_t *) = __atomic_load_n(&uclock__kernel.time, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(fn != NULL, 1))
+		return fn(t);
+	return uclock__kernel_time_slow(t);
+}
 int uclock__kernel_getres(clockid_t clock, struct timespec *res);
 int uclock__kernel_getcpu(unsigned *cpu, unsigned *node);
 int uclock__kernel_has_vdso(void);
@@ -197,6 +239,27 @@ struct uclock_tsc_features {
 	int hypervisor;     /* CPUID 1 ECX bit 31 */
 };
 void uclock__tsc_features(struct uclock_tsc_features *f);
+
+#if UCLOCK__HAVE_TSC
+/* rdtscp waits for earlier loads: ordered after the page read. */
+static inline uint64_t uclock__rdtscp(void)
+{
+	uint32_t lo, hi;
+
+	/* Not the builtin: it stores the CPU number (ecx) to memory. */
+	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi) : : "rcx");
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline uint64_t uclock__rdtsc_lfence(void)
+{
+	__builtin_ia32_lfence();
+	return __builtin_ia32_rdtsc();
+}
+#else
+static inline uint64_t uclock__rdtscp(void) { return 0; }
+static inline uint64_t uclock__rdtsc_lfence(void) { return 0; }
+#endif
 uint64_t uclock__tsc_rdtscp(void *ctx);
 uint64_t uclock__tsc_lfence(void *ctx);
 int uclock__tsc_prefer_rdtscp(void);

@@ -68,26 +68,11 @@ int uclock__kernel_has_vdso(void)
 	return __atomic_load_n(&uclock__kernel.clock_gettime, __ATOMIC_RELAXED) != NULL;
 }
 
-/* The vDSO returns the system call's result: -errno on failure. */
-static int vdso_result(long r)
-{
-	if (r < 0 && r > -4096) {
-		errno = (int)-r;
-		return -1;
-	}
-	return (int)r;
-}
 
 #define VDSO(fn) __atomic_load_n(&uclock__kernel.fn, __ATOMIC_RELAXED)
 
-int uclock__kernel_gettime(clockid_t clock, struct timespec *ts)
+int uclock__kernel_gettime_slow(clockid_t clock, struct timespec *ts)
 {
-	int (*fn)(clockid_t, struct timespec *) = VDSO(clock_gettime);
-
-	/* NULL goes to the kernel itself, which answers EFAULT or EINVAL;
-	 * the vDSO would store through it. */
-	if (fn && ts)
-		return vdso_result(fn(clock, ts));
 	return (int)syscall(SYS_clock_gettime, clock, ts);
 }
 
@@ -96,16 +81,12 @@ int uclock__kernel_gettimeofday(struct timeval *tv, struct timezone *tz)
 	int (*fn)(struct timeval *, struct timezone *) = VDSO(gettimeofday);
 
 	if (fn)
-		return vdso_result(fn(tv, tz));
+		return uclock__vdso_result(fn(tv, tz));
 	return (int)syscall(SYS_gettimeofday, tv, tz);
 }
 
-time_t uclock__kernel_time(time_t *t)
+time_t uclock__kernel_time_slow(time_t *t)
 {
-	time_t (*fn)(time_t *) = VDSO(time);
-
-	if (fn)
-		return fn(t);
 #ifdef SYS_time
 	return (time_t)syscall(SYS_time, t);
 #else
@@ -123,7 +104,7 @@ int uclock__kernel_getres(clockid_t clock, struct timespec *res)
 	int (*fn)(clockid_t, struct timespec *) = VDSO(clock_getres);
 
 	if (fn)
-		return vdso_result(fn(clock, res));
+		return uclock__vdso_result(fn(clock, res));
 	return (int)syscall(SYS_clock_getres, clock, res);
 }
 
@@ -132,6 +113,6 @@ int uclock__kernel_getcpu(unsigned *cpu, unsigned *node)
 	int (*fn)(unsigned *, unsigned *, void *) = VDSO(getcpu);
 
 	if (fn)
-		return vdso_result(fn(cpu, node, NULL));
+		return uclock__vdso_result(fn(cpu, node, NULL));
 	return (int)syscall(SYS_getcpu, cpu, node, NULL);
 }

@@ -357,6 +357,21 @@ static void set_line(int64_t *base, uint64_t *frac, uint64_t *mult,
 	*mult = l->mult;
 }
 
+/* The bases as seconds and nanoseconds, indexed by slot. */
+static void split_bases(struct uclock__copy *c)
+{
+	const int64_t base[] = {[SLOT_REAL] = c->base_real, [SLOT_MONO] = c->base_mono,
+				[SLOT_RAW] = c->base_raw, [SLOT_BOOT] = c->base_boot,
+				[SLOT_TAI] = c->base_tai};
+	struct timespec ts;
+
+	for (int i = 0; i < SLOT_NONE; i++) {
+		uclock__ns_to_ts(base[i], &ts);
+		c->sec[i] = ts.tv_sec;
+		c->nsec[i] = (uint32_t)ts.tv_nsec;
+	}
+}
+
 static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 				      const struct line *mono,
 				      const struct line *raw)
@@ -379,6 +394,7 @@ static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 	c.base_tai = c.base_real + tk->off.tai;
 	c.floor_mono = fx_to_ns(line_at(mono, (int64_t)c.hard));
 	c.floor_raw = fx_to_ns(line_at(raw, (int64_t)c.hard));
+	split_bases(&c);
 	return c;
 }
 

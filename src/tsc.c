@@ -35,18 +35,14 @@ void uclock__tsc_features(struct uclock_tsc_features *f)
 
 uint64_t uclock__tsc_rdtscp(void *ctx)
 {
-	unsigned aux;
-
 	(void)ctx;
-	/* rdtscp waits for earlier loads: ordered after the page read. */
-	return __builtin_ia32_rdtscp(&aux);
+	return uclock__rdtscp();
 }
 
 uint64_t uclock__tsc_lfence(void *ctx)
 {
 	(void)ctx;
-	__builtin_ia32_lfence();
-	return __builtin_ia32_rdtsc();
+	return uclock__rdtsc_lfence();
 }
 
 #define ROUNDS 7
