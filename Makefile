@@ -26,6 +26,8 @@ endif
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -DUCLOCK_BUILDING
 ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
 LIBS := -lpthread
+# Sanitized shared objects leave the runtime to the executable (clang).
+ZDEFS := $(if $(SANITIZE),,-Wl,-z,defs)
 
 LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
@@ -47,7 +49,7 @@ $(BUILD)/src/%.o: src/%.c include/uclock.h $(wildcard src/*.h)
 
 $(SHARED): $(LIB_OBJ) src/libuclock.map
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libuclock.map \
-		-Wl,-z,defs $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
+		$(ZDEFS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
 	ln -sf libuclock.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libuclock.so
 
@@ -68,8 +70,13 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h $(wildcard src/*
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(TEST_HELPERS) $(STATIC) $(SAN_LDFLAGS) \
 		$(LDFLAGS) $(LIBS) -lm
 
+# Sanitizer builds run the test programs only: the scripts link other
+# programs against the library, which would need the sanitizer runtime.
 test: all $(TEST_BIN)
-	@BUILD=$(BUILD) CC="$(CC)" CXX="$(CXX)" sh tests/run.sh $(TESTS)
+	@BUILD=$(BUILD) CC="$(CC)" CXX="$(CXX)" SCRIPTS=$(if $(SANITIZE),0,1) \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		sh tests/run.sh $(TESTS)
 
 run: $(CLI)
 	$(CLI)
@@ -78,7 +85,7 @@ $(BUILD)/bench: bench/bench.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -O2 $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS) -lm
 
 bench: $(BUILD)/bench
-	$(BUILD)/bench
+	$(BUILD)/bench $(BENCH_ARGS)
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \

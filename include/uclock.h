@@ -181,6 +181,31 @@ static inline uint64_t uclock__rdtsc(void)
 }
 #endif
 
+/*
+ * The latch is read with relaxed loads and an acquire fence, written with
+ * a release fence and relaxed stores.  ThreadSanitizer does not model
+ * fences, so under it the same orderings are carried by the accesses
+ * themselves (acquire loads, release stores): stronger, and visible to it.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UCLOCK__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UCLOCK__TSAN 1
+#endif
+#endif
+#ifdef UCLOCK__TSAN
+#define UCLOCK__FIELD __ATOMIC_ACQUIRE
+#define UCLOCK__STORE __ATOMIC_RELEASE
+#define UCLOCK__READ_FENCE() ((void)0)
+#define UCLOCK__WRITE_FENCE() ((void)0)
+#else
+#define UCLOCK__FIELD __ATOMIC_RELAXED
+#define UCLOCK__STORE __ATOMIC_RELAXED
+#define UCLOCK__READ_FENCE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define UCLOCK__WRITE_FENCE() __atomic_thread_fence(__ATOMIC_RELEASE)
+#endif
+
 #if defined(__GNUC__)
 #define UCLOCK__LIKELY(x) __builtin_expect(!!(x), 1)
 #define UCLOCK__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -239,15 +264,15 @@ static inline int64_t uclock__read_fast(clockid_t clock)
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
 		const struct uclock__copy *c = uclock__copy_at(p, seq);
-		uint64_t last = __atomic_load_n(&c->cycle_last, __ATOMIC_RELAXED);
-		uint64_t limit = __atomic_load_n(&c->limit, __ATOMIC_RELAXED);
-		uint64_t mult = __atomic_load_n(&c->mult, __ATOMIC_RELAXED);
-		uint64_t frac = __atomic_load_n(&c->frac, __ATOMIC_RELAXED);
+		uint64_t last = __atomic_load_n(&c->cycle_last, UCLOCK__FIELD);
+		uint64_t limit = __atomic_load_n(&c->limit, UCLOCK__FIELD);
+		uint64_t mult = __atomic_load_n(&c->mult, UCLOCK__FIELD);
+		uint64_t frac = __atomic_load_n(&c->frac, UCLOCK__FIELD);
 		int64_t base = clock == UCLOCK__REALTIME
-				       ? __atomic_load_n(&c->base_real, __ATOMIC_RELAXED)
-				       : __atomic_load_n(&c->base_mono, __ATOMIC_RELAXED);
+				       ? __atomic_load_n(&c->base_real, UCLOCK__FIELD)
+				       : __atomic_load_n(&c->base_mono, UCLOCK__FIELD);
 		uint64_t delta = uclock__rdtsc() - last;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;
 		if (UCLOCK__LIKELY(delta < limit))

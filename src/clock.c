@@ -238,20 +238,20 @@ static inline __attribute__((always_inline)) int read_ts(enum slot slot,
 		uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
 		const struct uclock__copy *c = uclock__copy_at(p, seq);
 		int raw = slot == SLOT_RAW;
-		uint64_t last = __atomic_load_n(&c->cycle_last, __ATOMIC_RELAXED);
-		uint64_t limit = __atomic_load_n(&c->limit, __ATOMIC_RELAXED);
-		uint64_t mult = raw ? __atomic_load_n(&c->raw_mult, __ATOMIC_RELAXED)
-				    : __atomic_load_n(&c->mult, __ATOMIC_RELAXED);
-		uint64_t frac = raw ? __atomic_load_n(&c->raw_frac, __ATOMIC_RELAXED)
-				    : __atomic_load_n(&c->frac, __ATOMIC_RELAXED);
-		int64_t sec = __atomic_load_n(&c->sec[slot], __ATOMIC_RELAXED);
-		uint64_t nsec = __atomic_load_n(&c->nsec[slot], __ATOMIC_RELAXED);
+		uint64_t last = __atomic_load_n(&c->cycle_last, UCLOCK__FIELD);
+		uint64_t limit = __atomic_load_n(&c->limit, UCLOCK__FIELD);
+		uint64_t mult = raw ? __atomic_load_n(&c->raw_mult, UCLOCK__FIELD)
+				    : __atomic_load_n(&c->mult, UCLOCK__FIELD);
+		uint64_t frac = raw ? __atomic_load_n(&c->raw_frac, UCLOCK__FIELD)
+				    : __atomic_load_n(&c->frac, UCLOCK__FIELD);
+		int64_t sec = __atomic_load_n(&c->sec[slot], UCLOCK__FIELD);
+		uint64_t nsec = __atomic_load_n(&c->nsec[slot], UCLOCK__FIELD);
 
 		/* Kernel mode, warm-up: no counter read at all. */
 		if (UCLOCK__UNLIKELY(limit == 0))
 			return slow_ts(slot, ts);
 		uint64_t delta = ordered_tsc() - last;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;
 		if (UCLOCK__UNLIKELY(delta >= limit))

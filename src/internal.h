@@ -83,6 +83,9 @@ struct uclock_tk_ops {
 	int (*clock)(void *ctx, clockid_t clock, struct timespec *ts);
 	void *ctx;
 	uint64_t mask;
+	/* Optional: called at the writer's points of interest, so that tests
+	 * can run a reader there (what another thread could do). */
+	void (*point)(void *ctx);
 };
 
 struct tk_sample {
@@ -126,12 +129,15 @@ struct uclock_tk {
 	int have_off;
 
 	/* Read by the slow path without the lock. */
+	int fallback_seen;          /* a reader took the kernel's answer */
+	uint32_t staged_seq;        /* seq of a staged copy readers may use */
 	int64_t warm_deadline_ns;   /* kernel MONOTONIC when warm-up may end */
 	uint64_t window_ticks;      /* publish must follow 'now' within this */
 	uint64_t sample_age_ticks;  /* samples older than this are taken again */
 
 	/* Statistics, written under the lock, read relaxed. */
 	uint64_t updates, warmups, discontinuities, realtime_steps;
+	uint64_t staged_reads, kernel_fallbacks;
 	int64_t mono_err_ns, raw_err_ns;
 	int64_t rate_corr_ppb;
 };

@@ -22,7 +22,7 @@ _Static_assert(sizeof(struct uclock__copy) == UCLOCK__SEQ_STEP,
  * it will discard what it read, but the accesses must not tear. */
 static void load_fields(const struct uclock__copy *c, struct uclock__copy *out)
 {
-#define X(f) out->f = __atomic_load_n(&c->f, __ATOMIC_RELAXED);
+#define X(f) out->f = __atomic_load_n(&c->f, UCLOCK__FIELD);
 	COPY_FIELDS(X)
 #undef X
 }
@@ -33,7 +33,7 @@ uint32_t uclock__copy_load(const struct uclock__page *page,
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
 		load_fields(uclock__copy_at(page, seq), out);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)
 			return seq;
 	}
@@ -50,15 +50,24 @@ uint32_t uclock__copy_load_at(const struct uclock__page *page,
 		/* The counter read is ordered (rdtscp or lfence+rdtsc), so it
 		 * cannot be satisfied before the loads above. */
 		*now = counter(ctx);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)
 			return seq;
 	}
 }
 
+void uclock__copy_load_one(const struct uclock__page *page, uint32_t seq,
+			   struct uclock__copy *out, uint64_t (*counter)(void *),
+			   void *ctx, uint64_t *now)
+{
+	load_fields(uclock__copy_at(page, seq), out);
+	*now = counter(ctx);
+	UCLOCK__READ_FENCE();
+}
+
 int uclock__seq_changed(const struct uclock__page *page, uint32_t seq)
 {
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	UCLOCK__READ_FENCE();
 	return __atomic_load_n(&page->seq, __ATOMIC_RELAXED) != seq;
 }
 
@@ -71,8 +80,8 @@ void uclock__copy_stage(struct uclock__page *page,
 
 	/* Orders the previous flip before these stores: a reader still on
 	 * the old seq that observes any of them then also sees seq moved. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-#define X(f) __atomic_store_n(&dst->f, next->f, __ATOMIC_RELAXED);
+	UCLOCK__WRITE_FENCE();
+#define X(f) __atomic_store_n(&dst->f, next->f, UCLOCK__STORE);
 	COPY_FIELDS(X)
 #undef X
 }

@@ -12,6 +12,10 @@ uint32_t uclock__copy_load_at(const struct uclock__page *page,
 			      struct uclock__copy *out,
 			      uint64_t (*counter)(void *), void *ctx,
 			      uint64_t *now);
+/* One given copy, no retry: the caller validates it (staged copies). */
+void uclock__copy_load_one(const struct uclock__page *page, uint32_t seq,
+			   struct uclock__copy *out, uint64_t (*counter)(void *),
+			   void *ctx, uint64_t *now);
 int uclock__seq_changed(const struct uclock__page *page, uint32_t seq);
 /* Writer side: stage into the inactive copy, then flip.  One writer. */
 void uclock__copy_stage(struct uclock__page *page,

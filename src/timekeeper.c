@@ -295,19 +295,28 @@ static int deviates(const struct tk_sample *a, const struct tk_sample *b,
 }
 
 /*
- * The next line from 'now'.  Regular: continuous with the old one, rate
- * chosen to remove the error over the next interval.  Otherwise (first
- * line, stale or discontinuous): at least the kernel's value (an upper
- * bound of it, so that no kernel answer handed out meanwhile is above the
- * line) and at least the floor of the old line.
+ * The next line from 'now'.
+ *   CONTINUE: continuous with the old line (steady state).
+ *   KERNEL: at the kernel's value, for a stale line no reader may have
+ *     handed kernel answers against (see steer()).
+ *   UPPER: at an upper bound of the kernel's value, so that no kernel
+ *     answer handed out meanwhile is above the line: ahead by about half a
+ *     bracket (warm-up, discontinuities, stale lines with fallbacks).
+ * Never below 'floor' (the highest value the old line can have handed
+ * out) nor below a line already shown to readers ('shown').  The rate is
+ * chosen to remove the error from the kernel over the next span.
  */
+enum anchor { CONTINUE, KERNEL, UPPER };
+
 struct next_line {
+	enum anchor anchor;
 	const struct line *old;
 	int64_t since_anchor;    /* now - old anchor, ticks */
 	const struct tk_sample *s;
 	uint64_t rate;
-	int regular;
 	i128 floor;
+	const struct line *shown; /* NULL, or a line readers saw, at 'now' */
+	int64_t span_ns;
 };
 
 static struct line line_next(const struct uclock_tk *tk,
@@ -320,18 +329,21 @@ static struct line line_next(const struct uclock_tk *tk,
 		      tick_diff(now, in->s->tick, mask) * rate;
 	i128 v;
 
-	if (in->regular) {
+	if (in->anchor == CONTINUE) {
 		v = line_at(in->old, in->since_anchor);
 		if (v < kernel - fx(STEP_NS))
 			v = kernel;
 	} else {
-		i128 upper = fx(in->s->ns + 2) +
-			     tick_diff(now, in->s->c0, mask) * rate;
-		v = max_i128(upper, in->floor);
+		v = in->anchor == KERNEL ? kernel
+					 : fx(in->s->ns + 2) +
+						   tick_diff(now, in->s->c0, mask) * rate;
+		v = max_i128(v, in->floor);
+		if (in->shown)
+			v = max_i128(v, in->shown->value);
 	}
 
 	i128 err = v - kernel;
-	i128 span = (i128)ns_to_ticks(tk->span_ns, in->rate);
+	i128 span = (i128)ns_to_ticks(in->span_ns, in->rate);
 	i128 corr = err / (span > 0 ? span : 1);
 	if (corr > rate / 8)
 		corr = rate / 8;
@@ -341,7 +353,7 @@ static struct line line_next(const struct uclock_tk *tk,
 	struct line next = {.value = v, .mult = (uint64_t)(rate - corr)};
 	/* Slowing down: readers still on the old line until the flip (at most
 	 * a window after 'now') must not be ahead of the new one. */
-	if (in->regular && next.mult < in->old->mult)
+	if (in->anchor == CONTINUE && next.mult < in->old->mult)
 		next.value += (i128)(in->old->mult - next.mult) *
 			      (i128)tk->window_ticks;
 	*err_ns = fx_to_ns(err);
@@ -374,10 +386,10 @@ static void split_bases(struct uclock__copy *c)
 
 static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 				      const struct line *mono,
-				      const struct line *raw)
+				      const struct line *raw, int64_t span_ns)
 {
 	struct uclock__copy c;
-	uint64_t limit = ns_to_ticks(tk->span_ns, mono->mult);
+	uint64_t limit = ns_to_ticks(span_ns, mono->mult);
 
 	memset(&c, 0, sizeof(c));
 	c.cycle_last = now;
@@ -469,10 +481,55 @@ static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
 	bump(&tk->warmups);
 }
 
+static void writer_point(struct uclock_tk *tk)
+{
+	if (tk->ops.point)
+		tk->ops.point(tk->ops.ctx);
+}
+
+/* A line shown to readers at its anchor, moved to 'now'. */
+static struct line moved(const struct line *l, uint64_t anchor, uint64_t now,
+			 uint64_t mask)
+{
+	return (struct line){line_at(l, tick_diff(now, anchor, mask)), l->mult};
+}
+
+static void published(struct uclock_tk *tk, const struct tk_sample *sm,
+		      const struct tk_sample *sr, int64_t span_ns, int64_t mono_err,
+		      int64_t raw_err, int64_t corr)
+{
+	__atomic_store_n(&tk->staged_seq, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&tk->fallback_seen, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&tk->mono_err_ns, mono_err, __ATOMIC_RELAXED);
+	__atomic_store_n(&tk->raw_err_ns, raw_err, __ATOMIC_RELAXED);
+	__atomic_store_n(&tk->rate_corr_ppb, corr, __ATOMIC_RELAXED);
+	bump(&tk->updates);
+	tk->span_ns = span_ns;
+	tk->prev_mono = *sm;
+	tk->prev_raw = *sr;
+	tk->have_prev = 1;
+	tk->have_warm = 0;
+}
+
 /*
- * Compute and publish new lines.  The flip must follow the counter value
- * the lines are anchored at within the window; a writer preempted in
- * between starts again.
+ * Compute and publish new lines.
+ *
+ * Regular: continuous with the old lines; the flip must follow the counter
+ * value they are anchored at within the window (else again), so that
+ * readers still on the old lines are never ahead of the new ones.
+ *
+ * Stale (the old lines are past 'hard'): readers meanwhile took the
+ * kernel's answer while this update ran, and the new lines must start
+ * above anything they handed out.  When no reader did, they start at the
+ * kernel itself.  To know, readers and writer shake hands (Dekker): a
+ * reader about to take the kernel's answer first sets fallback_seen, then
+ * looks at staged_seq; the writer first sets staged_seq (its new copy is
+ * complete), then looks at fallback_seen.  One of them sees the other: the
+ * writer re-anchors at an upper bound of the kernel, or the reader uses the
+ * staged lines instead of the kernel.  Once shown, the staged lines are
+ * published, never dropped, and what follows them starts above them.
+ *
+ * Warm-up and discontinuities: kernel answers were handed out: upper bound.
  */
 static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		 const struct tk_sample *sm, const struct tk_sample *sr)
@@ -480,16 +537,19 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 	uint64_t mask = tk->ops.mask;
 	int had_line = cur->mode == UCLOCK_MODE_COUNTER;
 	struct line old_mono = copy_line(cur, 0), old_raw = copy_line(cur, 1);
+	struct line shown_mono = {0, 0}, shown_raw = {0, 0};
+	uint64_t shown_at = 0;
+	int shown = 0;
 
 	tk->window_ticks = ns_to_ticks(WINDOW_NS, tk->rate);
 	tk->sample_age_ticks = ns_to_ticks(SAMPLE_AGE_NS, tk->rate);
-	for (int attempt = 0; attempt < 8; attempt++) {
+	for (int attempt = 0; attempt < 8 || shown; attempt++) {
 		uint64_t now = tk->ops.counter(tk->ops.ctx);
 		uint64_t age = (now - cur->cycle_last) & mask;
 
 		/* The writer was held up since it sampled the kernel: do not
 		 * extrapolate the samples that far, take new ones. */
-		if (tick_diff(now, sm->tick, mask) > (int64_t)tk->sample_age_ticks)
+		if (!shown && tick_diff(now, sm->tick, mask) > (int64_t)tk->sample_age_ticks)
 			return RESAMPLE;
 		int regular = had_line && age <= mask >> 1 &&
 			      age + tk->window_ticks <= cur->hard;
@@ -503,36 +563,57 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 			continue;
 		}
 
-		/* After a fresh anchor the next updates come sooner, so that its
+		enum anchor anchor = regular ? CONTINUE : UPPER;
+		if (!regular && had_line &&
+		    !__atomic_load_n(&tk->fallback_seen, __ATOMIC_SEQ_CST))
+			anchor = KERNEL;
+		/* After a fresh anchor the next updates come sooner, so that any
 		 * lead over the kernel is steered away quickly; then the span
 		 * doubles back to the interval. */
-		tk->span_ns = regular ? tk->span_ns * 2 : tk->interval_ns / 8;
-		if (tk->span_ns < 8 * WINDOW_NS) /* room for regular updates */
-			tk->span_ns = 8 * WINDOW_NS;
-		if (tk->span_ns > tk->interval_ns)
-			tk->span_ns = tk->interval_ns;
-		struct next_line m = {&old_mono, (int64_t)age, sm, tk->rate,
-				      regular, fx(cur->floor_mono)};
-		struct next_line r = {&old_raw, (int64_t)age, sr, tk->raw_rate,
-				      regular, fx(cur->floor_raw)};
+		int64_t span = anchor == CONTINUE ? tk->span_ns * 2 : tk->interval_ns / 8;
+		if (span < 8 * WINDOW_NS) /* room for regular updates */
+			span = 8 * WINDOW_NS;
+		if (span > tk->interval_ns)
+			span = tk->interval_ns;
+
+		struct line at_mono = {0, 0}, at_raw = {0, 0};
+		if (shown) {
+			at_mono = moved(&shown_mono, shown_at, now, mask);
+			at_raw = moved(&shown_raw, shown_at, now, mask);
+		}
+		struct next_line m = {anchor, &old_mono, (int64_t)age, sm, tk->rate,
+				      fx(cur->floor_mono), shown ? &at_mono : NULL, span};
+		struct next_line r = {anchor, &old_raw, (int64_t)age, sr, tk->raw_rate,
+				      fx(cur->floor_raw), shown ? &at_raw : NULL, span};
 		int64_t mono_err, raw_err, corr, raw_corr;
 		struct line mono = line_next(tk, &m, now, &mono_err, &corr);
 		struct line raw = line_next(tk, &r, now, &raw_err, &raw_corr);
-		struct uclock__copy next = build_copy(tk, now, &mono, &raw);
+		struct uclock__copy next = build_copy(tk, now, &mono, &raw, span);
 
 		uclock__copy_stage(tk->page, &next);
-		if (((tk->ops.counter(tk->ops.ctx) - now) & mask) > tk->window_ticks)
-			continue;
-		uclock__copy_flip(tk->page);
+		writer_point(tk);
+		if (anchor == KERNEL) {
+			uint32_t next_seq = __atomic_load_n(&tk->page->seq, __ATOMIC_RELAXED) +
+					    UCLOCK__SEQ_STEP;
 
-		__atomic_store_n(&tk->mono_err_ns, mono_err, __ATOMIC_RELAXED);
-		__atomic_store_n(&tk->raw_err_ns, raw_err, __ATOMIC_RELAXED);
-		__atomic_store_n(&tk->rate_corr_ppb, corr, __ATOMIC_RELAXED);
-		bump(&tk->updates);
-		tk->prev_mono = *sm;
-		tk->prev_raw = *sr;
-		tk->have_prev = 1;
-		tk->have_warm = 0;
+			__atomic_store_n(&tk->staged_seq, next_seq, __ATOMIC_SEQ_CST);
+			writer_point(tk);
+			shown = 1;
+			shown_mono = mono;
+			shown_raw = raw;
+			shown_at = now;
+			if (__atomic_load_n(&tk->fallback_seen, __ATOMIC_SEQ_CST)) {
+				/* A reader may have handed out the kernel's time. */
+				__atomic_store_n(&tk->staged_seq, 0, __ATOMIC_SEQ_CST);
+				continue;
+			}
+			/* Readers who came after use these lines: no window. */
+		} else if (((tk->ops.counter(tk->ops.ctx) - now) & mask) > tk->window_ticks) {
+			continue;
+		}
+		writer_point(tk);
+		uclock__copy_flip(tk->page);
+		published(tk, sm, sr, span, mono_err, raw_err, corr);
 		return 0;
 	}
 	return -1;
@@ -789,6 +870,43 @@ static int fallback(struct uclock_tk *tk, const struct uclock__copy *c,
 	return 0;
 }
 
+/* The lines an updater has staged and shown (see steer()), read before
+ * their flip; still valid if staged or published, and not yet replaced. */
+static int staged_read(struct uclock_tk *tk, uint32_t seq, uint32_t next,
+		       enum slot slot, int64_t *ns)
+{
+	struct uclock__copy c;
+	uint64_t now;
+
+	uclock__copy_load_one(tk->page, next, &c, tk->ops.counter, tk->ops.ctx, &now);
+	uint32_t cur = __atomic_load_n(&tk->page->seq, __ATOMIC_RELAXED);
+	if (cur != next &&
+	    (cur != seq || __atomic_load_n(&tk->staged_seq, __ATOMIC_SEQ_CST) != next))
+		return -1;
+	uint64_t delta = (now - c.cycle_last) & c.mask;
+	*ns = slot_value(&c, slot, delta > c.mask >> 1 ? 0 : delta);
+	return 0;
+}
+
+/*
+ * The line is too old to extrapolate and another thread is updating it:
+ * say a kernel answer is coming, then take the staged lines if the updater
+ * has shown them, else the kernel's (the updater will then start above).
+ */
+static int stale_fallback(struct uclock_tk *tk, const struct uclock__copy *c,
+			  uint32_t seq, enum slot slot, int64_t *ns)
+{
+	uint32_t next = seq + UCLOCK__SEQ_STEP;
+
+	__atomic_store_n(&tk->fallback_seen, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&tk->staged_seq, __ATOMIC_SEQ_CST) == next) {
+		bump(&tk->staged_reads);
+		return staged_read(tk, seq, next, slot, ns);
+	}
+	bump(&tk->kernel_fallbacks);
+	return fallback(tk, c, seq, slot, ns);
+}
+
 static int warmup_due(struct uclock_tk *tk)
 {
 	int64_t mono;
@@ -819,7 +937,9 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
 				continue;
 			if (delta <= c.hard)
 				return slot_value(&c, slot, delta);
-			break;
+			if (stale_fallback(tk, &c, seq, slot, &ns) == 0)
+				return ns;
+			continue;
 		case UCLOCK_MODE_WARMUP:
 		case UCLOCK_MODE_UNINIT:
 			if (attempt == 0 &&

@@ -17,14 +17,14 @@
 
 #define FORKS 300
 
-static volatile int done;
-static volatile int64_t parent_last;
+static int done;
+static int64_t parent_last;
 
 static void *reader(void *arg)
 {
 	(void)arg;
-	while (!done)
-		parent_last = uclock_mono_ns();
+	while (!__atomic_load_n(&done, __ATOMIC_RELAXED))
+		__atomic_store_n(&parent_last, uclock_mono_ns(), __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -74,7 +74,7 @@ int main(void)
 	uclock_mono_ns();
 	pthread_create(&t, NULL, reader, NULL);
 	for (int i = 0; i < FORKS; i++) {
-		int64_t floor = parent_last;
+		int64_t floor = __atomic_load_n(&parent_last, __ATOMIC_RELAXED);
 		int locked = __atomic_load_n(&uclock__global.lock, __ATOMIC_RELAXED);
 		pid_t pid = fork();
 		int status;
@@ -87,7 +87,7 @@ int main(void)
 			failed++;
 		usleep(100);
 	}
-	done = 1;
+	__atomic_store_n(&done, 1, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
 	printf("%d forks, %d with the update lock held, %d children failed\n", FORKS,
 	       locked_forks, failed);

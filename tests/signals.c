@@ -20,7 +20,7 @@
 
 static volatile int64_t main_last;   /* main's last MONOTONIC reading */
 static volatile long handled, mid_update, bad_bracket, went_back;
-static volatile int done;
+static int done;
 static volatile int64_t bad_by, bad_width;
 static volatile clockid_t bad_clock;
 static pthread_t main_thread;
@@ -61,7 +61,7 @@ static void handler(int sig)
 static void *signaller(void *arg)
 {
 	(void)arg;
-	while (!done) {
+	while (!__atomic_load_n(&done, __ATOMIC_RELAXED)) {
 		pthread_kill(main_thread, SIGUSR1);
 		for (volatile int i = 0; i < 200; i++)
 			;
@@ -86,7 +86,7 @@ int main(void)
 		uclock_gettime(CLOCK_MONOTONIC, &ts);
 		main_last = ts_ns(&ts);
 	}
-	done = 1;
+	__atomic_store_n(&done, 1, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
 	printf("%ld signals handled, %ld in the middle of an update\n", handled,
 	       mid_update);

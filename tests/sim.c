@@ -26,17 +26,31 @@ static void pass(struct sim *s, int64_t ns)
 	}
 }
 
+static void event(struct sim *s, int64_t cost);
+
+/* The writer's points of interest: events like any read, at no cost. */
+static void sim_point(void *ctx)
+{
+	event(ctx, 0);
+}
+
 static void event(struct sim *s, int64_t cost)
 {
+	if (s->events++ == s->interrupt_at) {
+		s->interrupt_at = -1;
+		sim_nested_check(s, s->nested_tol, "nested read");
+	}
 	int64_t jitter = s->jitter ? (int64_t)(next_random(s) % (uint64_t)s->jitter) : 0;
 
-	pass(s, cost / 2 + jitter / 2);
+	int64_t before = (cost + jitter) * s->read_at_percent / 100;
+
+	pass(s, before);
 	s->seen_mono = s->mono;
 	s->seen_raw = s->raw;
 	s->seen_real_off = s->real_off;
 	s->seen_boot_off = s->boot_off;
 	s->seen_tai_off = s->tai_off;
-	pass(s, cost - cost / 2 + jitter - jitter / 2);
+	pass(s, cost + jitter - before);
 }
 
 /*
@@ -132,13 +146,16 @@ static int sim_clock(void *ctx, clockid_t clock, struct timespec *ts)
 
 void sim_init(struct sim *s, double hz, uint64_t mask, int64_t interval_ns)
 {
-	struct uclock_tk_ops ops = {sim_counter, sim_clock, NULL, mask};
+	struct uclock_tk_ops ops = {sim_counter, sim_clock, NULL, mask, sim_point};
 
 	memset(s, 0, sizeof(*s));
 	s->counter_cost = 10;
 	s->clock_cost = 25;
 	s->jitter = 6;
 	s->rng = 0x9e3779b97f4a7c15ull;
+	s->interrupt_at = -1;
+	s->nested_tol = 100;
+	s->read_at_percent = 50;
 	s->hz = hz;
 	s->mask = mask;
 	s->ticks = 123456789.0L;
@@ -202,6 +219,22 @@ int64_t sim_check(struct sim *s, enum slot slot, int64_t tol_ns, const char *wha
 		      slot_name(slot), (long long)(s->last[slot] - v));
 	s->last[slot] = v;
 	return err;
+}
+
+void sim_nested_check(struct sim *s, int64_t tol_ns, const char *what)
+{
+	/* The outer read's kernel snapshot is restored after: it is what the
+	 * outer read will be compared with. */
+	long double mono = s->seen_mono, raw = s->seen_raw;
+	int64_t real = s->seen_real_off, boot = s->seen_boot_off, tai = s->seen_tai_off;
+
+	s->nested_err = sim_check(s, SLOT_MONO, tol_ns, what);
+	s->nested_done = 1;
+	s->seen_mono = mono;
+	s->seen_raw = raw;
+	s->seen_real_off = real;
+	s->seen_boot_off = boot;
+	s->seen_tai_off = tai;
 }
 
 void sim_run(struct sim *s, int count, int64_t gap, int64_t tol_ns, const char *what)

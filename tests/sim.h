@@ -16,6 +16,7 @@ struct sim {
 	/* true time and the costs of reads, ns */
 	int64_t now;
 	int64_t counter_cost, clock_cost, jitter;
+	int read_at_percent;       /* where in a clock call the kernel reads */
 	uint64_t rng;
 
 	/* the counter */
@@ -28,6 +29,14 @@ struct sim {
 	uint64_t last_counter;     /* last value read, any reader */
 	uint32_t seen_seq;         /* latch flips checked up to here */
 	long flips_checked;
+
+	/* A read nested in any read or update, at a chosen event: what a
+	 * signal handler, or another thread, could do at that point. */
+	long events;
+	long interrupt_at;         /* event index, -1 for none */
+	int64_t nested_err;
+	int nested_done;
+	int64_t nested_tol;
 
 	/* the kernel's clocks */
 	long double mono, raw;     /* ns */
@@ -73,5 +82,7 @@ void sim_run(struct sim *s, int count, int64_t gap, int64_t tol_ns,
 /* Largest |error| seen over 'count' reads 'gap' apart, no bound. */
 int64_t sim_worst(struct sim *s, int count, int64_t gap);
 const char *slot_name(enum slot slot);
+/* Read MONOTONIC as sim_check() does, nested in the read in progress. */
+void sim_nested_check(struct sim *s, int64_t tol_ns, const char *what);
 
 #endif

@@ -82,7 +82,7 @@ static int machine_trusts_tsc(char *why, size_t size)
 		fclose(f);
 	}
 	cs[strcspn(cs, "\n")] = '\0';
-	if (__get_cpuid_max(0x80000000, NULL) < 0x80000007 ||
+	if ((unsigned)__get_cpuid_max(0x80000000, NULL) < 0x80000007u ||
 	    !__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) {
 		snprintf(why, size, "no invariant TSC");
 		return 0;
