@@ -125,6 +125,7 @@ struct uclock_tk {
 	struct tk_sample warm_mono, warm_raw;
 	int have_warm;
 	uint64_t rate, raw_rate;    /* kernel ns << 32 per tick, estimated */
+	uint64_t typical_half[2];   /* usual bracket half-width, MONO and RAW */
 	struct tk_offsets off;
 	int have_off;
 

@@ -317,6 +317,7 @@ struct next_line {
 	i128 floor;
 	const struct line *shown; /* NULL, or a line readers saw, at 'now' */
 	int64_t span_ns;
+	int good;                /* sample from a calm bracket: steer by it */
 };
 
 static struct line line_next(const struct uclock_tk *tk,
@@ -344,7 +345,9 @@ static struct line line_next(const struct uclock_tk *tk,
 
 	i128 err = v - kernel;
 	i128 span = (i128)ns_to_ticks(in->span_ns, in->rate);
-	i128 corr = err / (span > 0 ? span : 1);
+	/* A continued line is not steered by a doubtful sample: the rate
+	 * carries it to the next update. */
+	i128 corr = in->anchor == CONTINUE && !in->good ? 0 : err / (span > 0 ? span : 1);
 	if (corr > rate / 8)
 		corr = rate / 8;
 	if (corr < -rate / 8)
@@ -532,7 +535,7 @@ static void published(struct uclock_tk *tk, const struct tk_sample *sm,
  * Warm-up and discontinuities: kernel answers were handed out: upper bound.
  */
 static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
-		 const struct tk_sample *sm, const struct tk_sample *sr)
+		 const struct tk_sample *sm, const struct tk_sample *sr, int good)
 {
 	uint64_t mask = tk->ops.mask;
 	int had_line = cur->mode == UCLOCK_MODE_COUNTER;
@@ -582,9 +585,11 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 			at_raw = moved(&shown_raw, shown_at, now, mask);
 		}
 		struct next_line m = {anchor, &old_mono, (int64_t)age, sm, tk->rate,
-				      fx(cur->floor_mono), shown ? &at_mono : NULL, span};
+				      fx(cur->floor_mono), shown ? &at_mono : NULL, span,
+				      good};
 		struct next_line r = {anchor, &old_raw, (int64_t)age, sr, tk->raw_rate,
-				      fx(cur->floor_raw), shown ? &at_raw : NULL, span};
+				      fx(cur->floor_raw), shown ? &at_raw : NULL, span,
+				      good};
 		int64_t mono_err, raw_err, corr, raw_corr;
 		struct line mono = line_next(tk, &m, now, &mono_err, &corr);
 		struct line raw = line_next(tk, &r, now, &raw_err, &raw_corr);
@@ -704,7 +709,7 @@ static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
 	history_add(&tk->mono_hist, sm);
 	history_start(&tk->raw_hist, &tk->warm_raw);
 	history_add(&tk->raw_hist, sr);
-	return steer(tk, cur, sm, sr);
+	return steer(tk, cur, sm, sr, 1);
 }
 
 /* Why the new samples cannot continue the old lines, or NULL. */
@@ -730,7 +735,22 @@ static const char *discontinuity(struct uclock_tk *tk,
 	return NULL;
 }
 
-static int update_once(struct uclock_tk *tk)
+/*
+ * A bracket much wider than usual (the writer was interrupted: a signal
+ * handler, an interrupt, another thread on its CPU) says little about where
+ * the kernel read its counter.  The usual width is the best seen lately;
+ * it drifts up slowly when all samples get wider.
+ */
+static int calm(uint64_t *typical, uint64_t half)
+{
+	if (*typical == 0 || half < *typical)
+		*typical = half;
+	else
+		*typical += *typical / 64 + 1;
+	return half <= 2 * *typical + 8;
+}
+
+static int update_once(struct uclock_tk *tk, int last_try)
 {
 	struct uclock__copy cur;
 	struct tk_sample sm, sr;
@@ -740,16 +760,21 @@ static int update_once(struct uclock_tk *tk)
 	uclock__copy_load(tk->page, &cur);
 	if (cur.mode == UCLOCK_MODE_KERNEL)
 		return 0;
-	if (sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
-	    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr) ||
-	    measure_offsets(tk, &off))
+	/* Offsets first: the samples are then fresh when the lines are set. */
+	if (measure_offsets(tk, &off) ||
+	    sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
+	    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr))
 		return -1;
+	int good = calm(&tk->typical_half[0], sm.half) &
+		   calm(&tk->typical_half[1], sr.half);
+	if (!good && !last_try)
+		return RESAMPLE;
 	/* BOOTTIME moved on without MONOTONIC: the interval held a suspend,
 	 * and says nothing about the rate. */
 	int suspended = tk->have_off && off.boot > tk->off.boot;
 	take_offsets(tk, &off);
 	if (cur.mode != UCLOCK_MODE_COUNTER)
-		return warm_step(tk, &cur, &sm, &sr);
+		return good ? warm_step(tk, &cur, &sm, &sr) : -1;
 
 	if (discontinuity(tk, &sm, &sr, &keep_floor)) {
 		bump(&tk->discontinuities);
@@ -759,13 +784,13 @@ static int update_once(struct uclock_tk *tk)
 	if (suspended) {
 		history_start(&tk->mono_hist, &sm);
 		history_start(&tk->raw_hist, &sr);
-	} else {
+	} else if (good) {
 		tk->rate = follow_rate(&tk->mono_hist, &tk->prev_mono, &sm, tk->rate,
 				       tk->ops.mask);
 		tk->raw_rate = follow_rate(&tk->raw_hist, &tk->prev_raw, &sr,
 					   tk->raw_rate, tk->ops.mask);
 	}
-	return steer(tk, &cur, &sm, &sr);
+	return steer(tk, &cur, &sm, &sr, good);
 }
 
 int uclock__tk_update(struct uclock_tk *tk)
@@ -773,7 +798,7 @@ int uclock__tk_update(struct uclock_tk *tk)
 	int rc = RESAMPLE;
 
 	for (int attempt = 0; attempt < 4 && rc == RESAMPLE; attempt++)
-		rc = update_once(tk);
+		rc = update_once(tk, attempt == 3);
 	return rc == 0 ? 0 : -1;
 }
 

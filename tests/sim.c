@@ -44,6 +44,12 @@ static void event(struct sim *s, int64_t cost)
 
 	int64_t before = (cost + jitter) * s->read_at_percent / 100;
 
+	if (cost && s->stall_percent && (int)(next_random(s) % 100) < s->stall_percent) {
+		cost += s->stall_ns;
+		if (next_random(s) & 1)
+			before += s->stall_ns;
+	}
+
 	pass(s, before);
 	s->seen_mono = s->mono;
 	s->seen_raw = s->raw;

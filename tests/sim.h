@@ -17,6 +17,8 @@ struct sim {
 	int64_t now;
 	int64_t counter_cost, clock_cost, jitter;
 	int read_at_percent;       /* where in a clock call the kernel reads */
+	int stall_percent;         /* clock calls held up (an interrupt)... */
+	int64_t stall_ns;          /* ...this long, before or after the read */
 	uint64_t rng;
 
 	/* the counter */

@@ -108,8 +108,30 @@ static void back_to_back(void)
 	CHECK(s.flips_checked > 100, "only %ld flips checked", s.flips_checked);
 }
 
+/*
+ * The writer interrupted inside a third of its brackets for 2 us: those
+ * samples say little about where the kernel read its counter.  Steering by
+ * them would move the line by up to a microsecond; it must not.
+ */
+static void interrupted_writer(void)
+{
+	struct sim s;
+
+	sim_init(&s, 2.4e9, UINT64_MAX, 1 * MS);
+	warm_up(&s);
+	sim_run(&s, 400, 20 * US, 40, "settling");
+	s.stall_percent = 33;
+	s.stall_ns = 2000;
+	sim_run(&s, 20000, 20 * US, 40, "writer interrupted");
+	s.stall_percent = 90;
+	sim_run(&s, 5000, 20 * US, 60, "writer interrupted nearly always");
+	printf("interrupted writer: worst %lld ns over %llu updates\n",
+	       (long long)s.max_err[SLOT_MONO], (unsigned long long)s.tk.updates);
+}
+
 int main(void)
 {
+	interrupted_writer();
 	back_to_back();
 	dense_and_sparse();
 	cpu_behind();
