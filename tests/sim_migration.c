@@ -29,8 +29,38 @@ static void migrate(double factor)
 	       (long long)s.max_err[SLOT_MONO]);
 }
 
+/*
+ * Rates that cannot be right are refused: a counter that does not move
+ * while calibrating, and one that suddenly runs a thousand times faster.
+ * Readers then get the kernel's time (raised to the floor), never a
+ * conversion at such a rate.
+ */
+static void absurd_rates(void)
+{
+	struct sim s;
+
+	sim_init(&s, 0, UINT64_MAX, 1 * MS);
+	sim_run(&s, 400, 50 * US, 0, "counter stopped from the start");
+	CHECK(uclock__copy_at(&s.page, s.page.seq)->mode == UCLOCK_MODE_WARMUP,
+	      "a stopped counter is never calibrated");
+
+	sim_init(&s, 2.6e9, UINT64_MAX, 1 * MS);
+	sim_run(&s, 400, 50 * US, 1000, "warm-up");
+	sim_run(&s, 300, 20 * US, 20, "before");
+	s.hz *= 1000;
+	sim_run(&s, 2000, 20 * US, 2 * MS + 50, "counter a thousand times faster");
+	CHECK(uclock__copy_at(&s.page, s.page.seq)->mode == UCLOCK_MODE_WARMUP,
+	      "a 2.6 THz counter is not used");
+	s.hz /= 1000;
+	sim_run(&s, 300, 20 * US, 2 * MS + 50, "counter back to its rate");
+	sim_run(&s, 1000, 20 * US, 20, "calibrated again");
+	CHECK(uclock__copy_at(&s.page, s.page.seq)->mode == UCLOCK_MODE_COUNTER,
+	      "back to the counter");
+}
+
 int main(void)
 {
+	absurd_rates();
 	migrate(1.10);
 	migrate(0.90);
 	return check_done("sim_migration");
