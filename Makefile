@@ -34,6 +34,10 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
 SHARED := $(BUILD)/libuclock.so.$(VERSION)
 STATIC := $(BUILD)/libuclock.a
 CLI := $(BUILD)/uclock
+CLI_SRC := $(wildcard tools/uclock/*.c)
+# The CLI's own diagnostic code, and the project's ELF reader.
+CLI_OBJ := $(CLI_SRC:tools/uclock/%.c=$(BUILD)/tools/uclock/%.o) \
+	$(BUILD)/tools/uclock/elf_reader.o
 
 TEST_SRC := $(filter-out tests/sim.c tests/check.c,$(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -57,8 +61,16 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(CLI): tools/uclock.c $(STATIC)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
+$(BUILD)/tools/uclock/%.o: tools/uclock/%.c tools/uclock/*.h include/uclock.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itools/uclock -c $< -o $@
+
+$(BUILD)/tools/uclock/elf_reader.o: src/elf_reader.c src/elf_reader.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CLI): $(CLI_OBJ) $(STATIC)
+	$(CC) $(ALL_CFLAGS) $(CLI_OBJ) -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS) -lm
 
 $(BUILD)/tests/%.o: tests/%.c tests/*.h include/uclock.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)

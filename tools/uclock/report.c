@@ -7,21 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "uclock.h"
 
 #define OFFSET_READS 20000
 
-static int64_t ns_of(const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
-static int compare_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
+#define ns_of timespec_ns
 
 /* Busy reading until warm-up is over and the rate has settled (50 ms), as
  * a program using the clock would. */
@@ -105,22 +96,10 @@ static void report(void)
 	}
 }
 
-static int usage(FILE *out, int status)
+int cmd_report(int argc, char **argv)
 {
-	fprintf(out, "usage: uclock [--help]\n"
-		     "  Reports uclock's counter source, mode and its offset to "
-		     "the kernel's clocks.\n");
-	return status;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-		return usage(stdout, 0);
-	if (argc > 1) {
-		fprintf(stderr, "uclock: unknown argument '%s'\n", argv[1]);
-		return usage(stderr, 2);
-	}
+	if (argc > 1)
+		return usage_error(NULL, "unknown option '%s'", argv[1]);
 	report();
 	return 0;
 }

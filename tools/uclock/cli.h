@@ -1,0 +1,49 @@
+/*
+ * The uclock command: shared declarations.  The CLI uses libuclock's public
+ * API and its own diagnostic code only.
+ */
+#ifndef UCLOCK_CLI_H
+#define UCLOCK_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+/* Commands: argv[0] is the command's name; the result is the exit status
+ * (0 success, 1 failure of what was checked, 2 bad usage). */
+int cmd_report(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_vdso(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+
+/* Bad usage: "uclock CMD: message" and a hint, on stderr; returns 2. */
+int usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Strict number parsing: the whole string, in range; 0 or -1. */
+int parse_seconds(const char *s, double min, double max, double *out);
+int parse_long(const char *s, long min, long max, long *out);
+
+int64_t clock_ns(clockid_t clock);          /* libc clock_gettime */
+int64_t timespec_ns(const struct timespec *ts);
+int compare_i64(const void *a, const void *b);
+int compare_double(const void *a, const void *b);
+
+/* A streaming JSON writer: nesting and commas are its business. */
+struct json;
+struct json *json_open(FILE *out);
+void json_close(struct json *j);            /* ends the line, frees */
+/* 'key' is NULL for array elements and for the top-level value. */
+void json_object(struct json *j, const char *key);
+void json_array(struct json *j, const char *key);
+void json_end(struct json *j);              /* closes the innermost */
+void json_string(struct json *j, const char *key, const char *value);
+void json_int(struct json *j, const char *key, long long value);
+void json_uint(struct json *j, const char *key, unsigned long long value);
+void json_double(struct json *j, const char *key, double value);
+void json_bool(struct json *j, const char *key, int value);
+void json_null(struct json *j, const char *key);
+
+#endif

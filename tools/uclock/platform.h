@@ -1,0 +1,39 @@
+/* What the machine says about its clocks: gathered once, printed by info
+ * and the report. */
+#ifndef UCLOCK_PLATFORM_H
+#define UCLOCK_PLATFORM_H
+
+#include <stdint.h>
+
+struct platform {
+	char kernel_release[128];
+	char clocksource[64];          /* current, "" if unreadable */
+	char clocksources[256];        /* available, space separated */
+	const char *vsyscall;          /* "emulate", "xonly", "none" */
+	int vdso_mapped;
+	char cpu_vendor[16];           /* "GenuineIntel", ... */
+	char cpu_model[64];            /* brand string */
+	struct {
+		int present, invariant, constant, nonstop, known_freq, rdtscp, rdpid;
+	} tsc;
+	char hypervisor[16];           /* CPUID 0x40000000 signature, "" if none */
+	uint64_t tsc_hz_leaf15;        /* CPUID 0x15, 0 if not reported */
+	uint64_t cpu_base_hz_leaf16;   /* CPUID 0x16 base frequency */
+	uint64_t tsc_hz_hypervisor;    /* CPUID 0x40000010, 0 if none */
+	struct {
+		int ok;                /* adjtimex answered */
+		int synchronized;      /* not TIME_ERROR, STA_UNSYNC clear */
+		double freq_ppm;       /* frequency offset */
+		long esterror_us, maxerror_us;
+		int tai;               /* TAI - UTC, seconds */
+		int state;             /* adjtimex return: TIME_OK, ... */
+	} ntp;
+	struct {
+		int readable;          /* /proc/self/timens_offsets */
+		int64_t monotonic_ns, boottime_ns;
+	} timens;
+};
+
+void platform_read(struct platform *p);
+
+#endif
