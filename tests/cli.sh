@@ -1,0 +1,95 @@
+#!/bin/sh
+# The uclock command: usage errors and exit codes, the report, verify
+# (passing here, failing on a clock broken on purpose), watch, the man page.
+BUILD=${BUILD:-build}
+U="$BUILD/uclock"
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+ok() { printf '  ok: %s\n' "$1"; }
+bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
+
+# expect STATUS DESCRIPTION COMMAND...: the exit status is STATUS.
+expect() {
+	want=$1 what=$2; shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" = "$want" ]; then ok "$what (exit $got)"
+	else bad "$what: exit $got, wanted $want"; sed 's/^/    /' "$tmp/err" | head -5; fi
+}
+
+echo "== usage and exit codes"
+expect 0 "uclock --help" "$U" --help
+grep -q "verify" "$tmp/out" || bad "--help lists the commands"
+expect 2 "unknown command" "$U" frobnicate
+grep -q "unknown command" "$tmp/err" || bad "unknown command: one-line error"
+grep -q "Try 'uclock --help'" "$tmp/err" || bad "unknown command: usage hint"
+[ "$(wc -l < "$tmp/err")" -le 2 ] || bad "usage error is short"
+expect 2 "unknown option to the report" "$U" --frob
+for cmd in info vdso bench check verify watch; do
+	expect 0 "uclock $cmd --help" "$U" $cmd --help
+	expect 2 "uclock $cmd --no-such-option" "$U" $cmd --no-such-option
+	expect 2 "uclock $cmd with a stray argument" "$U" $cmd stray
+done
+expect 2 "verify --duration abc" "$U" verify --duration abc
+expect 2 "verify --duration 0" "$U" verify --duration 0
+expect 2 "watch --interval -1" "$U" watch --interval -1
+expect 2 "watch --count 0" "$U" watch --count 0
+
+echo "== the report"
+expect 0 "uclock" "$U"
+for section in "This machine" "Which path each call takes here" "Cost per call" \
+	"Verdict" "Advice" "uclock against the kernel"; do
+	grep -q "$section" "$tmp/out" && ok "report has '$section'" || bad "report lacks '$section'"
+done
+
+echo "== verify"
+expect 0 "verify passes here" "$U" verify --duration 0.5
+grep -q "^verdict: PASS" "$tmp/out" || bad "verify prints a PASS verdict"
+expect 1 "verify fails on a clock 500 ns off" \
+	env UCLOCK_VERIFY_INJECT_NS=500 "$U" verify --duration 0.3
+grep -q "^verdict: FAIL" "$tmp/out" || bad "verify prints a FAIL verdict"
+expect 1 "verify fails on a clock 200 ns behind" \
+	env UCLOCK_VERIFY_INJECT_NS=-200 "$U" verify --duration 0.3
+if command -v python3 >/dev/null; then
+	"$U" verify --duration 0.3 --json > "$tmp/v.json"
+	python3 - "$tmp/v.json" <<'PY' && ok "verify --json parses, has its keys" || bad "verify --json"
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["passed"] is True
+names = [c["name"] for c in v["clocks"]]
+for n in ["CLOCK_REALTIME", "CLOCK_MONOTONIC", "CLOCK_MONOTONIC_RAW",
+          "CLOCK_BOOTTIME", "CLOCK_TAI", "CLOCK_REALTIME_COARSE",
+          "CLOCK_MONOTONIC_COARSE"]:
+    assert n in names, n
+for c in v["clocks"]:
+    assert c["readings"] > 0 and c["outside"] == 0, c
+assert v["errno"]["mismatches"] == 0 and v["errno"]["ids"] > 50
+assert v["warp"]["cpus"] >= 1 and v["warp"]["backward"] == 0
+PY
+fi
+
+echo "== watch"
+expect 0 "watch --csv --count 3" "$U" watch --csv --interval 0.05 --count 3
+[ "$(wc -l < "$tmp/out")" = 4 ] && ok "header and three lines" || bad "watch line count"
+head -1 "$tmp/out" | grep -q "^time_s,realtime_ns,monotonic_ns" && ok "CSV header" ||
+	bad "CSV header"
+awk -F, 'NR > 1 && NF != 10 { exit 1 }' "$tmp/out" && ok "ten CSV fields" || bad "CSV fields"
+expect 0 "watch, human" "$U" watch --interval 0.05 --count 2
+grep -q "MONOTONIC" "$tmp/out" || bad "watch shows MONOTONIC"
+
+echo "== man page"
+if command -v groff >/dev/null; then
+	groff -man -Tutf8 -ww -z man/uclock.1 2>"$tmp/groff"
+	[ ! -s "$tmp/groff" ] && ok "uclock.1 renders without warnings" ||
+		{ bad "uclock.1 warnings"; cat "$tmp/groff"; }
+	for cmd in info vdso bench check verify watch; do
+		grep -q "^\.B $cmd" man/uclock.1 || bad "uclock.1 documents $cmd"
+	done
+else
+	echo "  (groff not installed: man page not rendered)"
+fi
+
+[ $fail = 0 ] && echo "cli: all checks passed" || echo "cli: failures above"
+exit $fail
