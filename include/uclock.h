@@ -281,7 +281,11 @@ static inline int64_t uclock__read_fast(clockid_t clock)
 	}
 }
 
-/* CLOCK_MONOTONIC in nanoseconds; never goes backwards within a thread. */
+/*
+ * CLOCK_MONOTONIC in nanoseconds; never goes backwards within a thread.
+ * The counter read is not ordered after earlier instructions (as a bare
+ * rdtsc): to order readings across threads, use uclock_gettime().
+ */
 static inline int64_t uclock_mono_ns(void)
 {
 	return uclock__read_fast(UCLOCK__MONOTONIC);

@@ -1,8 +1,623 @@
+/*
+ * uclock bench: the cost per call of every way to read time here (the
+ * table methods[]), side by side in one process, and with --threads how the
+ * key ones scale when many threads read the clock at once.
+ *
+ * Costs come from interleaved rounds: each round runs one batch of every
+ * method in turn, so that frequency changes, interrupts and neighbours hit
+ * all methods alike; a method's cost is the median over rounds.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "methods.h"
+#include "uclock.h"
+
+#define PROBE_CALLS 100          /* the batch timed to size the real ones */
+#define BATCH_NS 100000          /* one batch: about 100 us of calls */
+#define BATCH_MAX 10000000L
+#define WARM_UP_NS 100000000     /* uclock's calibration, before measuring */
+#define STEP_MIN_NS 100000000    /* each threads step runs at least this */
+#define THREADS_MAX 256
+
+struct options {
+	double duration;         /* seconds of interleaved rounds */
+	long threads;            /* scaling on up to this many threads */
+	int scaling;             /* --threads given */
+	int json;
+	int help;
+};
+
+/* One row of the table, in methods[] order. */
+struct result {
+	const struct method *m;
+	const struct result *reference;  /* NULL if not available */
+	const char *why;                 /* NULL when available */
+	long batch;                      /* calls per batch */
+	double *ns;                      /* per-call ns in each round */
+	double median, p99;
+};
+
+struct bench {
+	struct result *results;
+	int rounds, capacity;
+	double seconds;                  /* the rounds' elapsed time */
+};
+
+/* One step of the scaling: a method on k threads at once. */
+struct scaling {
+	const struct method *m;
+	int threads;
+	double calls_per_s, ns_per_call, efficiency;
+};
+
+/* The methods whose scaling is measured: the kernel's two paths, uclock's. */
+static const char *const scaled_methods[] = {
+	"vdso clock_gettime(MONOTONIC)",
+	"syscall clock_gettime(MONOTONIC)",
+	"uclock_gettime(MONOTONIC)",
+	"uclock_mono_ns()",
+};
+#define SCALED (int)(sizeof(scaled_methods) / sizeof(scaled_methods[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: uclock bench [--duration S] [--threads N] [--json]\n\n"
+		"Cost per call (median and p99, ns) of every way to read time here,\n"
+		"measured side by side in interleaved rounds, with each one's ratio\n"
+		"to the vDSO call for the same clock.\n\n"
+		"  --duration S  seconds of measuring rounds (0.1..600, default 2)\n"
+		"  --threads N   then throughput of the key methods on 1, 2, 4, ...\n"
+		"                up to N pinned threads (1..%d)\n"
+		"  --json        one JSON object instead of the table\n"
+		"  -h, --help    this text\n",
+		THREADS_MAX);
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"duration", required_argument, NULL, 'd'},
+		{"threads", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*o = (struct options){.duration = 2.0, .threads = 1};
+	opterr = 0; /* our messages, in usage_error's form */
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (parse_seconds(optarg, 0.1, 600, &o->duration))
+				return usage_error("bench", "--duration wants seconds "
+						   "from 0.1 to 600, not '%s'", optarg);
+			break;
+		case 't':
+			if (parse_long(optarg, 1, THREADS_MAX, &o->threads))
+				return usage_error("bench", "--threads wants 1 to %d, "
+						   "not '%s'", THREADS_MAX, optarg);
+			o->scaling = 1;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			o->help = 1;
+			return 0;
+		case ':':
+			return usage_error("bench", "option '%s' needs a value",
+					   argv[optind - 1]);
+		default:
+			if (optopt)
+				return usage_error("bench", "unknown option '-%c'",
+						   optopt);
+			return usage_error("bench", "unknown option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("bench", "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* uclock calibrates its counter on first use: past that before measuring. */
+static void warm_up(void)
+{
+	int64_t start = clock_ns(CLOCK_MONOTONIC);
+
+	while (clock_ns(CLOCK_MONOTONIC) - start < WARM_UP_NS)
+		uclock_mono_ns();
+}
+
+static int64_t time_calls(const struct method *m, long calls)
+{
+	int64_t start = clock_ns(CLOCK_MONOTONIC);
+
+	m->run(calls);
+	return clock_ns(CLOCK_MONOTONIC) - start;
+}
+
+/*
+ * Calls per batch so that one batch takes about BATCH_NS: a system call
+ * or the emulated vsyscall page gets far fewer calls than rdtsc.  The
+ * probe is the best of three, so that an interrupt does not shrink it.
+ */
+static long batch_size(const struct method *m)
+{
+	int64_t best = INT64_MAX;
+	double calls;
+
+	m->run(PROBE_CALLS); /* first calls: page faults, symbol lookups */
+	for (int i = 0; i < 3; i++) {
+		int64_t t = time_calls(m, PROBE_CALLS);
+
+		if (t < best)
+			best = t;
+	}
+	calls = (double)PROBE_CALLS * BATCH_NS / (double)(best > 0 ? best : 1);
+	if (calls < 1)
+		return 1;
+	return calls > BATCH_MAX ? BATCH_MAX : (long)calls;
+}
+
+static int prepare(struct bench *b)
+{
+	b->results = calloc((size_t)method_count, sizeof(*b->results));
+	if (!b->results)
+		return -1;
+	for (int i = 0; i < method_count; i++) {
+		struct result *r = &b->results[i];
+		const char *why;
+
+		r->m = &methods[i];
+		r->why = method_available(r->m, &why) ? NULL : why;
+	}
+	for (int i = 0; i < method_count; i++) {
+		struct result *r = &b->results[i];
+		const struct method *ref = method_find(r->m->reference);
+
+		if (ref && !b->results[ref - methods].why)
+			r->reference = &b->results[ref - methods];
+		if (!r->why)
+			r->batch = batch_size(r->m);
+	}
+	return 0;
+}
+
+static int grow(struct bench *b)
+{
+	int capacity = b->capacity ? 2 * b->capacity : 256;
+
+	for (int i = 0; i < method_count; i++) {
+		struct result *r = &b->results[i];
+		double *ns;
+
+		if (r->why)
+			continue;
+		ns = realloc(r->ns, (size_t)capacity * sizeof(*ns));
+		if (!ns)
+			return -1;
+		r->ns = ns;
+	}
+	b->capacity = capacity;
+	return 0;
+}
+
+/* One batch of every available method in turn, until the time is up. */
+static int run_rounds(struct bench *b, double duration)
+{
+	int64_t start = clock_ns(CLOCK_MONOTONIC), now;
+
+	do {
+		if (b->rounds == b->capacity && grow(b))
+			return -1;
+		for (int i = 0; i < method_count; i++) {
+			struct result *r = &b->results[i];
+
+			if (!r->why)
+				r->ns[b->rounds] = (double)time_calls(r->m, r->batch) /
+						   (double)r->batch;
+		}
+		b->rounds++;
+		now = clock_ns(CLOCK_MONOTONIC);
+	} while ((double)(now - start) < duration * 1e9);
+	b->seconds = (double)(now - start) / 1e9;
+	return 0;
+}
+
+static void summarize(struct bench *b)
+{
+	size_t n = (size_t)b->rounds;
+
+	for (int i = 0; i < method_count; i++) {
+		struct result *r = &b->results[i];
+
+		if (r->why)
+			continue;
+		qsort(r->ns, n, sizeof(double), compare_double);
+		r->median = r->ns[n / 2];
+		r->p99 = r->ns[(n * 99 + 99) / 100 - 1]; /* nearest rank */
+	}
+}
+
+static void bench_free(struct bench *b)
+{
+	for (int i = 0; b->results && i < method_count; i++)
+		free(b->results[i].ns);
+	free(b->results);
+}
+
+/* NAN when the method or its vDSO reference cannot run here. */
+static double ratio_to_vdso(const struct result *r)
+{
+	if (r->why || !r->reference)
+		return NAN;
+	return r->median / r->reference->median;
+}
+
+static const struct result *result_named(const struct bench *b, const char *name)
+{
+	const struct method *m = method_find(name);
+
+	if (!m || b->results[m - methods].why)
+		return NULL;
+	return &b->results[m - methods];
+}
+
+static double ratio_named(const struct bench *b, const char *name)
+{
+	const struct result *r = result_named(b, name);
+
+	return r ? ratio_to_vdso(r) : NAN;
+}
+
+static int name_width(void)
+{
+	int width = 6;
+
+	for (int i = 0; i < method_count; i++)
+		if ((int)strlen(methods[i].name) > width)
+			width = (int)strlen(methods[i].name);
+	return width;
+}
+
+static void print_table(const struct bench *b)
+{
+	int w = name_width();
+
+	printf("%-*s  %-8s  %10s  %10s  %7s\n", w, "method", "kind", "median",
+	       "p99", "vs vDSO");
+	for (int i = 0; i < method_count; i++) {
+		const struct result *r = &b->results[i];
+		double ratio = ratio_to_vdso(r);
+
+		printf("%-*s  %-8s  ", w, r->m->name, method_kind_name(r->m->kind));
+		if (r->why) {
+			printf("not available: %s\n", r->why);
+			continue;
+		}
+		printf("%7.2f ns  %7.2f ns  ", r->median, r->p99);
+		if (isfinite(ratio))
+			printf("%6.2fx\n", ratio);
+		else
+			printf("%7s\n", "-");
+	}
+	printf("(median and 99th percentile over %d rounds of ~%d us batches; "
+	       "vs vDSO: median\n over the vDSO's call for the same clock)\n",
+	       b->rounds, BATCH_NS / 1000);
+}
+
+/* The comparisons people ask for, when both sides could run. */
+static void print_verdicts(const struct bench *b)
+{
+	double u_mono = ratio_named(b, "uclock_gettime(MONOTONIC)");
+	double u_ns = ratio_named(b, "uclock_mono_ns()");
+	double u_real = ratio_named(b, "uclock_gettime(REALTIME)");
+	double u_real_ns = ratio_named(b, "uclock_real_ns()");
+	double sys = ratio_named(b, "syscall clock_gettime(MONOTONIC)");
+	double vsys = ratio_named(b, "vsyscall page gettimeofday");
+	const struct result *rdtsc = result_named(b, "counter rdtsc");
+	const struct result *fast = result_named(b, "uclock_mono_ns()");
+
+	printf("\n");
+	if (!result_named(b, "vdso clock_gettime(MONOTONIC)")) {
+		printf("no vDSO clock_gettime here: nothing to compare with\n");
+		return;
+	}
+	if (isfinite(u_mono) && isfinite(u_ns))
+		printf("uclock_gettime(MONOTONIC) is %.2fx the vDSO; uclock_mono_ns() "
+		       "%.2fx\n", u_mono, u_ns);
+	if (isfinite(u_real) && isfinite(u_real_ns))
+		printf("uclock_gettime(REALTIME) is %.2fx the vDSO; uclock_real_ns() "
+		       "%.2fx\n", u_real, u_real_ns);
+	if (rdtsc && fast)
+		printf("uclock_mono_ns() is %.2fx a bare rdtsc\n",
+		       fast->median / rdtsc->median);
+	if (isfinite(sys))
+		printf("a system call costs %.1fx the vDSO\n", sys);
+	if (isfinite(vsys))
+		printf("the vsyscall page's gettimeofday costs %.1fx the vDSO's\n",
+		       vsys);
+}
+
+/* ---- Scaling with threads. ---- */
+
+struct worker {
+	pthread_t thread;
+	const struct method *m;
+	long batch;
+	int cpu;                  /* -1: not pinned */
+	int64_t span_ns;
+	const int *go;            /* set once every thread exists */
+	long long calls;
+	int64_t elapsed_ns;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	int64_t start, now;
+
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	while (!__atomic_load_n(w->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+	start = clock_ns(CLOCK_MONOTONIC);
+	do {
+		w->m->run(w->batch);
+		w->calls += w->batch;
+		now = clock_ns(CLOCK_MONOTONIC);
+	} while (now - start < w->span_ns);
+	w->elapsed_ns = now - start;
+	return NULL;
+}
+
+/* The CPUs this process may run on; thread i goes to cpus[i % n]. */
+struct cpus {
+	int n;
+	int id[CPU_SETSIZE];
+};
+
+static void allowed_cpus(struct cpus *c)
+{
+	cpu_set_t set;
+
+	c->n = 0;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &set))
+			c->id[c->n++] = i;
+}
+
+/* Throughput of k threads running the method at once; -1 if they could
+ * not all be started. */
+static int run_step(const struct result *r, int k, int64_t span_ns,
+		    const struct cpus *cpus, struct scaling *s)
+{
+	struct worker *w = calloc((size_t)k, sizeof(*w));
+	int go = 0, started = 0;
+	double rate = 0;
+
+	if (!w)
+		return -1;
+	for (; started < k; started++) {
+		w[started] = (struct worker){
+			.m = r->m, .batch = r->batch, .span_ns = span_ns, .go = &go,
+			.cpu = cpus->n ? cpus->id[started % cpus->n] : -1,
+		};
+		if (pthread_create(&w[started].thread, NULL, work, &w[started]))
+			break;
+	}
+	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < started; i++) {
+		pthread_join(w[i].thread, NULL);
+		rate += (double)w[i].calls * 1e9 / (double)w[i].elapsed_ns;
+	}
+	free(w);
+	*s = (struct scaling){.m = r->m, .threads = k, .calls_per_s = rate,
+			      .ns_per_call = k * 1e9 / rate};
+	return started == k ? 0 : -1;
+}
+
+/* 1, 2, 4, ... and n itself: the steps of the scaling. */
+static int next_threads(int k, int n)
+{
+	return 2 * k < n ? 2 * k : n;
+}
+
+static int thread_steps(int n)
+{
+	int steps = 1;
+
+	for (int k = 1; k < n; k = next_threads(k, n))
+		steps++;
+	return steps;
+}
+
+/* Fills s[] (room for SCALED * thread_steps(n)); the count, or -1. */
+static int scale(const struct bench *b, const struct options *o, struct scaling *s)
+{
+	struct cpus cpus;
+	int n = (int)o->threads, count = 0;
+	int64_t span = (int64_t)(o->duration * 1e9 / (SCALED * thread_steps(n)));
+
+	allowed_cpus(&cpus);
+	if (span < STEP_MIN_NS)
+		span = STEP_MIN_NS;
+	for (int i = 0; i < SCALED; i++) {
+		const struct result *r = result_named(b, scaled_methods[i]);
+		int first = count;
+
+		if (!r)
+			continue;
+		for (int k = 1;; k = next_threads(k, n)) {
+			if (run_step(r, k, span, &cpus, &s[count]))
+				return -1;
+			s[count].efficiency = s[count].calls_per_s /
+					      (k * s[first].calls_per_s);
+			count++;
+			if (k == n)
+				break;
+		}
+	}
+	return count;
+}
+
+static void print_scaling(const struct scaling *s, int count, long threads)
+{
+	struct cpus cpus;
+
+	allowed_cpus(&cpus);
+	printf("\nthroughput on 1..%ld pinned threads", threads);
+	if (cpus.n && threads > cpus.n)
+		printf(" (%d CPUs: some threads share one)", cpus.n);
+	printf("\n%-34s  %7s  %12s  %10s  %10s\n", "method", "threads", "calls/s",
+	       "ns/call", "efficiency");
+	for (int i = 0; i < count; i++)
+		printf("%-34s  %7d  %10.2f M  %7.2f ns  %9.0f%%\n",
+		       i && s[i].m == s[i - 1].m ? "" : s[i].m->name, s[i].threads,
+		       s[i].calls_per_s / 1e6, s[i].ns_per_call, 100 * s[i].efficiency);
+	printf("(ns/call: per thread; efficiency: throughput over k times one "
+	       "thread's)\n");
+}
+
+/* ---- Output. ---- */
+
+static void print_human(const struct bench *b, const struct uclock_stat *st)
+{
+	printf("uclock bench: %d rounds in %.2f s\n", b->rounds, b->seconds);
+	printf("uclock: source %s, mode %s (%s)\n\n", st->source_name,
+	       st->mode_name, st->reason);
+	print_table(b);
+	print_verdicts(b);
+}
+
+static void json_method(struct json *j, const struct result *r)
+{
+	json_object(j, NULL);
+	json_string(j, "name", r->m->name);
+	json_string(j, "kind", method_kind_name(r->m->kind));
+	json_string(j, "reference", r->m->reference);
+	json_bool(j, "available", !r->why);
+	if (r->why) {
+		json_null(j, "ns_per_call");
+		json_null(j, "p99_ns");
+		json_null(j, "ratio_to_vdso");
+		json_string(j, "why", r->why);
+	} else {
+		json_double(j, "ns_per_call", r->median);
+		json_double(j, "p99_ns", r->p99);
+		json_double(j, "ratio_to_vdso", ratio_to_vdso(r));
+		json_int(j, "calls_per_batch", r->batch);
+	}
+	json_end(j);
+}
+
+static void json_scaling(struct json *j, const struct scaling *s, int count)
+{
+	json_array(j, "threads");
+	for (int i = 0; i < count; i++) {
+		json_object(j, NULL);
+		json_string(j, "method", s[i].m->name);
+		json_int(j, "threads", s[i].threads);
+		json_double(j, "calls_per_s", s[i].calls_per_s);
+		json_double(j, "ns_per_call", s[i].ns_per_call);
+		json_double(j, "efficiency", s[i].efficiency);
+		json_end(j);
+	}
+	json_end(j);
+}
+
+static int print_json(const struct bench *b, const struct uclock_stat *st,
+		      const struct scaling *s, int count)
+{
+	struct json *j = json_open(stdout);
+
+	if (!j)
+		return -1;
+	json_object(j, NULL);
+	json_double(j, "duration_s", b->seconds);
+	json_int(j, "rounds", b->rounds);
+	json_object(j, "uclock");
+	json_string(j, "source", st->source_name);
+	json_string(j, "mode", st->mode_name);
+	json_string(j, "reason", st->reason);
+	json_end(j);
+	json_array(j, "methods");
+	for (int i = 0; i < method_count; i++)
+		json_method(j, &b->results[i]);
+	json_end(j);
+	if (s)
+		json_scaling(j, s, count);
+	json_end(j);
+	json_close(j);
+	return 0;
+}
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "uclock bench: %s\n", what);
+	return 1;
+}
+
+/* After the table: the scaling, printed or handed back for the JSON. */
+static int measure_scaling(const struct bench *b, const struct options *o,
+			   struct scaling **s, int *count)
+{
+	*s = calloc((size_t)(SCALED * thread_steps((int)o->threads)), sizeof(**s));
+	if (!*s)
+		return fail("out of memory");
+	*count = scale(b, o, *s);
+	if (*count < 0)
+		return fail("could not start the threads");
+	if (!o->json)
+		print_scaling(*s, *count, o->threads);
+	return 0;
+}
 
 int cmd_bench(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return usage_error("bench", "not implemented yet");
+	struct uclock_stat st = {.size = sizeof(st)};
+	struct options o;
+	struct bench b = {0};
+	struct scaling *s = NULL;
+	int count = 0, status;
+
+	status = parse_options(argc, argv, &o);
+	if (status || o.help) {
+		if (o.help)
+			usage(stdout);
+		return status;
+	}
+	warm_up();
+	uclock_stat(&st);
+	if (prepare(&b) || run_rounds(&b, o.duration)) {
+		bench_free(&b);
+		return fail("out of memory");
+	}
+	summarize(&b);
+	if (!o.json) {
+		print_human(&b, &st);
+		fflush(stdout);
+	}
+	status = o.scaling ? measure_scaling(&b, &o, &s, &count) : 0;
+	if (!status && o.json && print_json(&b, &st, s, count))
+		status = fail("out of memory");
+	free(s);
+	bench_free(&b);
+	return status;
 }
