@@ -43,7 +43,7 @@ TEST_SRC := $(filter-out tests/sim.c tests/check.c,$(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
 
-.PHONY: all lib test run bench install uninstall clean soak
+.PHONY: all lib test run bench fuzz install uninstall clean
 all: lib $(CLI)
 lib: $(SHARED) $(STATIC)
 
@@ -82,10 +82,12 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h $(wildcard src/*
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(TEST_HELPERS) $(STATIC) $(SAN_LDFLAGS) \
 		$(LDFLAGS) $(LIBS) -lm
 
-# Sanitizer builds run the test programs only: the scripts link other
-# programs against the library, which would need the sanitizer runtime.
+# Sanitizer builds skip the scripts that link new programs against the
+# library, which would need the sanitizer runtime.
+LINKING_SCRIPTS := header install static
 test: all $(TEST_BIN)
-	@BUILD=$(BUILD) CC="$(CC)" CXX="$(CXX)" SCRIPTS=$(if $(SANITIZE),0,1) \
+	@BUILD=$(BUILD) CC="$(CC)" CXX="$(CXX)" \
+		SKIP_SCRIPTS="$(if $(SANITIZE),$(LINKING_SCRIPTS))" \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		sh tests/run.sh $(TESTS)
@@ -98,6 +100,16 @@ $(BUILD)/bench: bench/bench.c $(STATIC)
 
 bench: $(BUILD)/bench
 	$(BUILD)/bench $(BENCH_ARGS)
+
+# The ELF reader under libFuzzer (clang): FUZZ_SECONDS of fuzzing from the
+# dumped vDSO.  The same file is a plain test program in make test.
+FUZZ_SECONDS ?= 60
+fuzz: $(CLI)
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -DUCLOCK_LIBFUZZER \
+		-Iinclude -Isrc tests/fuzz_elf.c src/elf_reader.c -o $(BUILD)/fuzz/elf_fuzz
+	$(CLI) vdso --dump $(BUILD)/fuzz/corpus/vdso.so
+	$(BUILD)/fuzz/elf_fuzz -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus
 
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \

@@ -71,15 +71,29 @@ int uclock__kernel_has_vdso(void)
 
 #define VDSO(fn) __atomic_load_n(&uclock__kernel.fn, __ATOMIC_RELAXED)
 
+/*
+ * The first call of a process may come before anything else looked for
+ * the vDSO: look now (once), then use it, else the system call.
+ */
 int uclock__kernel_gettime_slow(clockid_t clock, struct timespec *ts)
 {
+	int (*fn)(clockid_t, struct timespec *);
+
+	uclock__kernel_init();
+	fn = VDSO(clock_gettime);
+	/* NULL goes to the kernel itself, which answers EFAULT or EINVAL;
+	 * the vDSO would store through it. */
+	if (fn && ts)
+		return uclock__vdso_result(fn(clock, ts));
 	return (int)syscall(SYS_clock_gettime, clock, ts);
 }
 
 int uclock__kernel_gettimeofday(struct timeval *tv, struct timezone *tz)
 {
-	int (*fn)(struct timeval *, struct timezone *) = VDSO(gettimeofday);
+	int (*fn)(struct timeval *, struct timezone *);
 
+	uclock__kernel_init();
+	fn = VDSO(gettimeofday);
 	if (fn)
 		return uclock__vdso_result(fn(tv, tz));
 	return (int)syscall(SYS_gettimeofday, tv, tz);
@@ -87,6 +101,12 @@ int uclock__kernel_gettimeofday(struct timeval *tv, struct timezone *tz)
 
 time_t uclock__kernel_time_slow(time_t *t)
 {
+	time_t (*fn)(time_t *);
+
+	uclock__kernel_init();
+	fn = VDSO(time);
+	if (fn)
+		return fn(t);
 #ifdef SYS_time
 	return (time_t)syscall(SYS_time, t);
 #else
@@ -101,8 +121,10 @@ time_t uclock__kernel_time_slow(time_t *t)
 
 int uclock__kernel_getres(clockid_t clock, struct timespec *res)
 {
-	int (*fn)(clockid_t, struct timespec *) = VDSO(clock_getres);
+	int (*fn)(clockid_t, struct timespec *);
 
+	uclock__kernel_init();
+	fn = VDSO(clock_getres);
 	if (fn)
 		return uclock__vdso_result(fn(clock, res));
 	return (int)syscall(SYS_clock_getres, clock, res);
@@ -110,8 +132,10 @@ int uclock__kernel_getres(clockid_t clock, struct timespec *res)
 
 int uclock__kernel_getcpu(unsigned *cpu, unsigned *node)
 {
-	int (*fn)(unsigned *, unsigned *, void *) = VDSO(getcpu);
+	int (*fn)(unsigned *, unsigned *, void *);
 
+	uclock__kernel_init();
+	fn = VDSO(getcpu);
 	if (fn)
 		return uclock__vdso_result(fn(cpu, node, NULL));
 	return (int)syscall(SYS_getcpu, cpu, node, NULL);

@@ -27,16 +27,18 @@ static void load_fields(const struct uclock__copy *c, struct uclock__copy *out)
 #undef X
 }
 
+static uint64_t no_counter(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
 uint32_t uclock__copy_load(const struct uclock__page *page,
 			   struct uclock__copy *out)
 {
-	for (;;) {
-		uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
-		load_fields(uclock__copy_at(page, seq), out);
-		UCLOCK__READ_FENCE();
-		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)
-			return seq;
-	}
+	uint64_t unused;
+
+	return uclock__copy_load_at(page, out, no_counter, NULL, &unused);
 }
 
 uint32_t uclock__copy_load_at(const struct uclock__page *page,

@@ -82,7 +82,10 @@ int uclock__tsc_prefer_rdtscp(void)
 	struct uclock_tsc_features f;
 
 	uclock__tsc_features(&f);
-	return f.rdtscp && cost(call_rdtscp) <= cost(call_lfence);
+	/* They cost about the same on most CPUs: keep to rdtscp (as the
+	 * kernel's vDSO does) unless lfence+rdtsc is clearly cheaper, so the
+	 * choice does not flip between runs on measurement noise. */
+	return f.rdtscp && cost(call_rdtscp) * 10 <= cost(call_lfence) * 11;
 }
 
 int uclock__tsc_slower_than_kernel(void)

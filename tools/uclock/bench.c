@@ -422,6 +422,7 @@ static int run_step(const struct result *r, int k, int64_t span_ns,
 		if (pthread_create(&w[started].thread, NULL, work, &w[started]))
 			break;
 	}
+	/* All start at once: the first ones created must not run alone. */
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < started; i++) {
 		pthread_join(w[i].thread, NULL);

@@ -63,7 +63,7 @@ static const char *vsyscall_mode(void)
 	while (fgets(line, sizeof(line), f)) {
 		if (!strstr(line, "[vsyscall]"))
 			continue;
-		if (sscanf(line, "%*s %7s", perms) == 1)
+		if (sscanf(line, "%*[0-9a-f]-%*[0-9a-f] %7s", perms) == 1)
 			mode = perms[0] == 'r' ? "emulate" : "xonly";
 		break;
 	}
@@ -117,7 +117,8 @@ static struct regs cpuid(unsigned leaf)
 	struct regs r = {0};
 	unsigned range = leaf & 0x80000000u;
 
-	if (__get_cpuid_max(range, NULL) >= leaf)
+	/* (unsigned): gcc declares it so, clang as int. */
+	if ((unsigned)__get_cpuid_max(range, NULL) >= leaf)
 		__cpuid_count(leaf, 0, r.a, r.b, r.c, r.d);
 	return r;
 }
@@ -130,7 +131,7 @@ static void cpu_strings(struct platform *p)
 	memcpy(p->cpu_vendor + 4, &r.d, 4);
 	memcpy(p->cpu_vendor + 8, &r.c, 4);
 	p->cpu_vendor[12] = '\0';
-	if (__get_cpuid_max(0x80000000u, NULL) < 0x80000004u)
+	if ((unsigned)__get_cpuid_max(0x80000000u, NULL) < 0x80000004u)
 		return;
 	for (unsigned i = 0; i < 3; i++) {
 		r = cpuid(0x80000002u + i);

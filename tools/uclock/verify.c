@@ -110,11 +110,43 @@ static void check_brackets(const struct served *c, double seconds,
 	}
 }
 
+/* One call each way; a difference in result or errno is described. */
+static int differs(const char *call, int id, int (*kernel)(int, struct timespec *),
+		   int (*ours)(clockid_t, struct timespec *), int null_ts, char *why,
+		   size_t why_size)
+{
+	struct timespec a, b;
+	int k, u, kerr, uerr;
+
+	errno = 0;
+	k = kernel(id, null_ts ? NULL : &a);
+	kerr = errno;
+	errno = 0;
+	u = ours(id, null_ts ? NULL : &b);
+	uerr = errno;
+	if (k == u && (k == 0 || kerr == uerr))
+		return 0;
+	snprintf(why, why_size, "%s(%d, %s): kernel %d (%s), uclock %d (%s)", call, id,
+		 null_ts ? "NULL" : "&ts", k, strerror(kerr), u, strerror(uerr));
+	return 1;
+}
+
+static int sys_gettime(int id, struct timespec *ts)
+{
+	return (int)syscall(SYS_clock_gettime, id, ts);
+}
+
+static int sys_getres(int id, struct timespec *ts)
+{
+	return (int)syscall(SYS_clock_getres, id, ts);
+}
+
 /* The ids uclock passes to the kernel: CPU-time clocks, ALARM and AUX
  * ids, invalid ones; with and without a result pointer. */
 static int errno_parity(long *ids_checked, char *first, size_t first_size)
 {
 	int mismatches = 0;
+	char why[160];
 
 	*ids_checked = 0;
 	for (int id = -40; id < 64; id++) {
@@ -125,33 +157,13 @@ static int errno_parity(long *ids_checked, char *first, size_t first_size)
 		if (served_id)
 			continue;
 		for (int null_ts = 0; null_ts < 2; null_ts++) {
-			struct timespec a, b;
-			int ka, ua, ke, ue;
-
-			errno = 0;
-			ka = (int)syscall(SYS_clock_gettime, id, null_ts ? NULL : &a);
-			ke = errno;
-			errno = 0;
-			ua = uclock_gettime(id, null_ts ? NULL : &b);
-			ue = errno;
-			if (ka != ua || (ka != 0 && ke != ue)) {
-				if (!mismatches++)
-					snprintf(first, first_size,
-						 "clock id %d: kernel %d (%s), uclock %d (%s)", id,
-						 ka, strerror(ke), ua, strerror(ue));
-			}
-			errno = 0;
-			ka = (int)syscall(SYS_clock_getres, id, null_ts ? NULL : &a);
-			ke = errno;
-			errno = 0;
-			ua = uclock_getres(id, null_ts ? NULL : &b);
-			ue = errno;
-			if (ka != ua || (ka != 0 && ke != ue)) {
-				if (!mismatches++)
-					snprintf(first, first_size,
-						 "clock_getres id %d: kernel %d, uclock %d", id,
-						 ka, ua);
-			}
+			int d = differs("clock_gettime", id, sys_gettime, uclock_gettime,
+					null_ts, why, sizeof(why)) +
+				differs("clock_getres", id, sys_getres, uclock_getres,
+					null_ts, why, sizeof(why));
+			if (d && !mismatches)
+				snprintf(first, first_size, "%s", why);
+			mismatches += d;
 		}
 		(*ids_checked)++;
 	}

@@ -1,0 +1,198 @@
+#!/bin/sh
+# uclock info and uclock vdso: exit statuses, the JSON keys scripts rely on,
+# the clocksource as sysfs has it, and the vDSO listing against objdump -T
+# of the image --dump writes.  Run from the top of the tree; BUILD names the
+# build directory.  Exit 0 pass, 1 fail, 77 skip.
+BUILD=${BUILD:-build}
+UCLOCK=$BUILD/uclock
+CURRENT=/sys/devices/system/clocksource/clocksource0/current_clocksource
+failures=0
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# expect STATUS COMMAND...: the command's exit status, output kept in $tmp.
+expect() {
+	want=$1; shift
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	[ "$got" -eq "$want" ] || {
+		fail "'$*' exited $got, expected $want"
+		sed 's/^/    /' "$tmp/err" | head -n 5
+	}
+}
+
+[ -x "$UCLOCK" ] || { echo "FAIL: $UCLOCK not built"; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/uclock-cli.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
+
+# A kernel booted with vdso=0 maps none: then vdso must say so, exit 1.
+mapped=1
+"$UCLOCK" vdso >/dev/null 2>"$tmp/err"
+[ $? -eq 1 ] && grep -q 'no vDSO mapped' "$tmp/err" && mapped=0
+
+expect 0 "$UCLOCK" info
+grep -q '^Kernel' "$tmp/out" || fail "info: no Kernel section"
+expect 0 "$UCLOCK" info --help
+grep -q '^usage: uclock info' "$tmp/out" || fail "info --help: no usage on stdout"
+expect 0 "$UCLOCK" vdso --help
+expect 2 "$UCLOCK" info --bogus
+expect 2 "$UCLOCK" info extra
+expect 2 "$UCLOCK" vdso --bogus
+expect 2 "$UCLOCK" vdso extra
+expect 2 "$UCLOCK" vdso --dump
+expect 1 "$UCLOCK" vdso --dump /nonexistent/dir/x
+expect 0 "$UCLOCK" info --json
+cp "$tmp/out" "$tmp/info.json"
+
+if [ "$mapped" = 0 ]; then
+	echo "note: no vDSO mapped here, listing not compared"
+	expect 1 "$UCLOCK" vdso --dump "$tmp/vdso.so"
+	: >"$tmp/vdso.so"
+else
+	expect 0 "$UCLOCK" vdso --dump "$tmp/vdso.so"
+	[ -s "$tmp/vdso.so" ] || fail "vdso --dump wrote nothing"
+	expect 0 "$UCLOCK" vdso
+	grep -q 'clock_gettime' "$tmp/out" || fail "vdso: no clock_gettime listed"
+fi
+expect $((1 - mapped)) "$UCLOCK" vdso --json
+cp "$tmp/out" "$tmp/vdso.json"
+
+if [ "$mapped" = 0 ]; then
+	: >"$tmp/objdump.txt"
+elif command -v objdump >/dev/null 2>&1; then
+	objdump -T "$tmp/vdso.so" >"$tmp/objdump.txt" 2>&1 ||
+		fail "objdump -T cannot read the dumped image"
+else
+	echo "note: objdump not found, listing not compared"
+	: >"$tmp/objdump.txt"
+fi
+
+if ! command -v python3 >/dev/null 2>&1; then
+	[ "$failures" -eq 0 ] || exit 1
+	echo "SKIP: python3 not found (JSON checks)"
+	exit 77
+fi
+
+current=
+[ -r "$CURRENT" ] && current=$(cat "$CURRENT")
+python3 - "$tmp" "$current" "$mapped" <<'EOF' || failures=$((failures + 1))
+import json, os, sys
+
+tmp, current, mapped = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+bad = []
+
+def get(obj, path):
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            raise KeyError(path)
+        obj = obj[part]
+    return obj
+
+def expect(obj, path, kinds, nullable=False):
+    try:
+        v = get(obj, path)
+    except KeyError:
+        bad.append("info --json: no key " + path)
+        return None
+    if v is None and nullable:
+        return v
+    if not isinstance(v, kinds) or (kinds is not bool and isinstance(v, bool)):
+        bad.append("info --json: %s is %r" % (path, v))
+    return v
+
+try:
+    info = json.load(open(os.path.join(tmp, "info.json")))
+    vdso = json.load(open(os.path.join(tmp, "vdso.json")))
+except ValueError as e:
+    print("FAIL: JSON does not parse:", e)
+    sys.exit(1)
+
+num = (int, float)
+expect(info, "kernel.release", str)
+cur = expect(info, "clocksource.current", str, nullable=True)
+avail = expect(info, "clocksource.available", list)
+if avail is not None and not all(isinstance(s, str) for s in avail):
+    bad.append("clocksource.available: not all strings: %r" % avail)
+if (cur or "") != current:
+    bad.append("clocksource.current %r, sysfs says %r" % (cur, current))
+if current and avail is not None and current not in avail:
+    bad.append("current clocksource %r not among available %r" % (current, avail))
+vs = expect(info, "vsyscall", str)
+if vs not in ("emulate", "xonly", "none"):
+    bad.append("vsyscall %r" % vs)
+if expect(info, "vdso.mapped", bool) != mapped:
+    bad.append("info --json: vdso.mapped is not %r" % mapped)
+syms = expect(info, "vdso.symbols", list) or []
+for s in syms:
+    if not isinstance(s, dict) or "name" not in s or "version" not in s:
+        bad.append("vdso.symbols: bad entry %r" % (s,))
+expect(info, "cpu.vendor", str, nullable=True)
+expect(info, "cpu.model", str, nullable=True)
+for f in ("present", "invariant", "constant", "nonstop", "known_freq",
+          "rdtscp", "rdpid"):
+    expect(info, "tsc." + f, bool)
+for f in ("leaf15", "leaf16", "hypervisor"):
+    expect(info, "tsc.frequency_hz." + f, num)
+hv = expect(info, "hypervisor", str, nullable=True)
+if hv == "":
+    bad.append("hypervisor is \"\", not null")
+expect(info, "ntp.synchronized", bool)
+for f in ("frequency_ppm", "esterror_us", "maxerror_us", "tai_offset_s"):
+    expect(info, "ntp." + f, num, nullable=True)
+for f in ("monotonic_ns", "boottime_ns"):
+    expect(info, "timens." + f, int, nullable=True)
+for f in ("source", "mode", "reason", "counter_read", "kernel_path"):
+    expect(info, "uclock." + f, str, nullable=True)
+expect(info, "uclock.counter_hz", int)
+
+# The vDSO listing against objdump -T of the dumped image.
+if vdso.get("mapped") is not mapped:
+    bad.append("vdso --json: mapped is %r" % vdso.get("mapped"))
+if mapped and vdso.get("size") != os.path.getsize(os.path.join(tmp, "vdso.so")):
+    bad.append("vdso --json: size %r, the dump has %d bytes"
+               % (vdso.get("size"), os.path.getsize(os.path.join(tmp, "vdso.so"))))
+ours = set()
+for s in vdso.get("symbols", []):
+    for k in ("name", "version", "value", "size", "type", "bind"):
+        if k not in s:
+            bad.append("vdso --json: symbol without %s: %r" % (k, s))
+    ours.add((s.get("name"), s.get("version")))
+listed = set((s.get("name"), s.get("version")) for s in syms if isinstance(s, dict))
+if not listed <= ours:
+    bad.append("info lists symbols vdso does not: %r" % sorted(listed - ours))
+
+# "addr flags section\tsize [version] name"; "(v)" hidden, "Base" none.
+theirs, seen = set(), False
+for line in open(os.path.join(tmp, "objdump.txt")):
+    if "DYNAMIC SYMBOL TABLE" in line:
+        seen = True
+        continue
+    if not seen or "\t" not in line:
+        continue
+    head, tail = line.split("\t", 1)
+    if head.split()[-1] == "*UND*":
+        continue
+    tok = tail.split()
+    if len(tok) == 2:
+        theirs.add((tok[1], None))
+    elif len(tok) == 3:
+        v = tok[1].strip("()")
+        theirs.add((tok[2], None if v in ("Base", "*local*", "*global*") else v))
+if seen and ours != theirs:
+    bad.append("vdso --json and objdump -T differ: only ours %r, only objdump %r"
+               % (sorted(ours - theirs, key=str), sorted(theirs - ours, key=str)))
+if seen and ours == theirs:
+    print("objdump -T: the same %d symbols as uclock vdso --json" % len(ours))
+
+for b in bad:
+    print("FAIL:", b)
+sys.exit(1 if bad else 0)
+EOF
+
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
+echo "ok"
+exit 0
