@@ -34,6 +34,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
 SHARED := $(BUILD)/libuclock.so.$(VERSION)
 STATIC := $(BUILD)/libuclock.a
 CLI := $(BUILD)/uclock
+DAEMON := $(BUILD)/uclockd
 CLI_SRC := $(wildcard tools/uclock/*.c)
 # The CLI's own diagnostic code, and the project's ELF reader.
 CLI_OBJ := $(CLI_SRC:tools/uclock/%.c=$(BUILD)/tools/uclock/%.o) \
@@ -42,9 +43,11 @@ CLI_OBJ := $(CLI_SRC:tools/uclock/%.c=$(BUILD)/tools/uclock/%.o) \
 TEST_SRC := $(filter-out tests/sim.c tests/check.c,$(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
+# Programs the test scripts run (not tests themselves).
+HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
 .PHONY: all lib test run bench fuzz install uninstall clean
-all: lib $(CLI)
+all: lib $(CLI) $(DAEMON)
 lib: $(SHARED) $(STATIC)
 
 $(BUILD)/src/%.o: src/%.c include/uclock.h $(wildcard src/*.h)
@@ -72,6 +75,10 @@ $(BUILD)/tools/uclock/elf_reader.o: src/elf_reader.c src/elf_reader.h
 $(CLI): $(CLI_OBJ) $(STATIC)
 	$(CC) $(ALL_CFLAGS) $(CLI_OBJ) -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS) -lm
 
+# The daemon is the shared page's writer: it runs the library's timekeeper.
+$(DAEMON): tools/uclockd/uclockd.c $(STATIC) include/uclock.h $(wildcard src/*.h)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
+
 $(BUILD)/tests/%.o: tests/%.c tests/*.h include/uclock.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -85,7 +92,11 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h $(wildcard src/*
 # Sanitizer builds skip the scripts that link new programs against the
 # library, which would need the sanitizer runtime.
 LINKING_SCRIPTS := header install static
-test: all $(TEST_BIN)
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(STATIC) include/uclock.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
+
+test: all $(TEST_BIN) $(HELPER_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" CXX="$(CXX)" \
 		SKIP_SCRIPTS="$(if $(SANITIZE),$(LINKING_SCRIPTS))" \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

@@ -48,6 +48,7 @@ enum uclock_mode {
 	UCLOCK_MODE_WARMUP = 1,  /* rate not known yet: kernel answers */
 	UCLOCK_MODE_COUNTER = 2, /* time from the counter, steered */
 	UCLOCK_MODE_KERNEL = 3,  /* counter not trusted: kernel answers */
+	UCLOCK_MODE_SHARED = 4,  /* reading uclockd's shared page */
 };
 
 enum uclock_source {
@@ -83,6 +84,9 @@ struct uclock_stat {
 	uint64_t discontinuities;  /* suspend, migration, counter reset... */
 	uint64_t realtime_steps;   /* kernel REALTIME steps followed */
 	int64_t age_ns;            /* age of the parameters now */
+	const char *page;          /* shared page attached, or NULL */
+	const char *page_reason;   /* why attached, or why not */
+	int writer_pid;            /* uclockd's pid when attached */
 };
 
 /* 0 on success, -1 with errno EINVAL if st is NULL or st->size too small. */
@@ -148,19 +152,39 @@ struct uclock__copy {
 	int64_t sec[5];
 	uint32_t nsec[5];
 	uint32_t pad1;
-	/* fourth: room to grow without moving the others */
-	uint64_t reserved[8];
+	/* fourth: the writer's figures, for uclock_stat() in every reader */
+	int64_t mono_err_ns;
+	int64_t raw_err_ns;
+	int64_t rate_corr_ppb;
+	uint64_t updates;
+	uint64_t discontinuities;
+	uint64_t reserved[3];
 };
 
+/*
+ * The page: a header and the two copies.  In-process it is the library's
+ * own; shared, it is a file uclockd keeps and every process maps
+ * read-only (UCLOCK__PAGE_BYTES long, so that a reader can check the
+ * size before it maps).
+ */
 struct uclock__page {
 	uint32_t magic;
 	uint32_t version;
 	uint32_t size;
 	uint32_t source;      /* enum uclock_source, set once */
 	uint32_t seq;         /* latch: readers use uclock__copy_at(seq) */
-	uint32_t pad[11];
+	uint32_t state;       /* shared: UCLOCK__LIVE while the writer runs */
+	int32_t writer_pid;
+	uint32_t pad0;
+	int64_t timens_monotonic_ns;  /* the writer's time namespace */
+	int64_t timens_boottime_ns;
+	uint32_t pad[4];
 	struct uclock__copy copy[2];
 };
+
+#define UCLOCK__PAGE_BYTES 4096u
+#define UCLOCK__LIVE 1u
+#define UCLOCK__STOPPED 2u
 
 extern UCLOCK_API const struct uclock__page *uclock__page;
 UCLOCK_API int64_t uclock__slow_ns(clockid_t clock);

@@ -105,27 +105,44 @@ static int64_t interval_ns(void)
 }
 
 /*
+ * What a timekeeper on this machine runs on: the TSC (ordered read, the
+ * cheaper of the two) and the kernel, if the TSC can be trusted; else 0,
+ * and uclock__global_reason() says why.  uclockd uses it too.
+ */
+int uclock__counter_ops(struct uclock_tk_ops *ops)
+{
+	int trusted;
+
+	uclock__kernel_init();
+	trusted = trust_tsc();
+	use_rdtscp = trusted && uclock__tsc_prefer_rdtscp();
+	*ops = (struct uclock_tk_ops){
+		.counter = use_rdtscp ? uclock__tsc_rdtscp : uclock__tsc_lfence,
+		.clock = kernel_clock,
+		.mask = UINT64_MAX,
+	};
+	return trusted;
+}
+
+/*
  * First use.  One caller sets up; the others (threads, signal handlers
  * that interrupted it) take the kernel's answer meanwhile.
  */
 static void init(void)
 {
 	int expected = INIT_NONE;
-	struct uclock_tk_ops ops = {.clock = kernel_clock, .mask = UINT64_MAX};
+	struct uclock_tk_ops ops;
 
 	if (!__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, 0,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return;
-	uclock__kernel_init();
-	if (trust_tsc()) {
-		use_rdtscp = uclock__tsc_prefer_rdtscp();
-		ops.counter = use_rdtscp ? uclock__tsc_rdtscp : uclock__tsc_lfence;
+	if (uclock__counter_ops(&ops)) {
 		uclock__tk_init(&uclock__global, &global_page, &ops, interval_ns());
 		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_TSC,
 				 __ATOMIC_RELEASE);
 		uclock__tk_try_update(&uclock__global);
+		uclock__attach_init(&uclock__global);
 	} else {
-		ops.counter = uclock__tsc_lfence;
 		uclock__tk_init(&uclock__global, &global_page, &ops, interval_ns());
 		uclock__tk_set_kernel_mode(&uclock__global);
 		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_KERNEL,
@@ -159,8 +176,10 @@ static void child_after_fork(void)
 
 	if (state == INIT_RUNNING) /* the initialising thread is gone */
 		__atomic_store_n(&init_state, INIT_NONE, __ATOMIC_RELAXED);
-	else if (state == INIT_DONE && global_page.source == UCLOCK_SOURCE_TSC)
+	else if (state == INIT_DONE && global_page.source == UCLOCK_SOURCE_TSC) {
 		uclock__tk_after_fork(&uclock__global);
+		uclock__attach_after_fork(&uclock__global);
+	}
 }
 
 __attribute__((constructor)) static void register_fork_handler(void)
@@ -177,7 +196,11 @@ static __attribute__((noinline)) int64_t slow_slot(enum slot slot)
 			return INT64_MIN;
 		return uclock__ts_to_ns(&ts);
 	}
-	return uclock__tk_read(&uclock__global, slot);
+	if (uclock__attached())
+		return uclock__shared_slot(&uclock__global, slot);
+	int64_t ns = uclock__tk_read(&uclock__global, slot);
+	uclock__reattach_maybe(&uclock__global);
+	return ns;
 }
 
 UCLOCK_API int64_t uclock__slow_ns(clockid_t clock)
@@ -222,13 +245,12 @@ static __attribute__((noinline)) int slow_ts(enum slot slot, struct timespec *ts
  * read, any served clock, and the base kept as a timespec so that nothing
  * but a multiply follows the counter read (rdtscp waits for the previous
  * call's arithmetic: a long chain there costs every call).  Specialised per
- * slot by the compiler.  The page is this library's own: its address never
- * changes.
+ * slot by the compiler.
  */
 static inline __attribute__((always_inline)) int read_ts(enum slot slot,
 							 struct timespec *ts)
 {
-	const struct uclock__page *p = &global_page;
+	const struct uclock__page *p = uclock__active();
 
 	if (UCLOCK__UNLIKELY(!ts)) {
 		errno = EFAULT;
@@ -386,5 +408,11 @@ UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks)
 	if (__atomic_load_n(&global_page.source, __ATOMIC_ACQUIRE) !=
 	    UCLOCK_SOURCE_TSC)
 		return raw_ns_to(clock, ticks);
+	if (uclock__attached()) {
+		struct uclock__copy c;
+
+		uclock__copy_load(uclock__active(), &c);
+		return uclock__copy_ticks_to_ns(&c, slot, ticks);
+	}
 	return uclock__tk_ticks_to_ns(&uclock__global, slot, ticks);
 }

@@ -129,6 +129,10 @@ struct uclock_tk {
 	struct tk_offsets off;
 	int have_off;
 
+	/* A page to converge to before handing readers over to it. */
+	const struct uclock__page *target;
+	int target_close;           /* updates in a row within 3 ns of it */
+
 	/* Read by the slow path without the lock. */
 	int fallback_seen;          /* a reader took the kernel's answer */
 	uint32_t staged_seq;        /* seq of a staged copy readers may use */
@@ -153,6 +157,21 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot);
 int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 			       uint64_t ticks);
 void uclock__tk_after_fork(struct uclock_tk *tk);
+int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
+				 uint64_t ticks);
+/* A served clock's time at 'delta' ticks from a copy's anchor. */
+int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
+			   uint64_t delta);
+void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from);
+int uclock__tk_take(struct uclock_tk *tk);
+void uclock__tk_give(struct uclock_tk *tk);
+
+/* shared.c: the shared page, as a reader sees it. */
+int uclock__timens_offsets(int64_t *monotonic, int64_t *boottime);
+int uclock__shared_fresh(const struct uclock__page *page, uint64_t now);
+const struct uclock__page *uclock__shared_map(const char *path, char *why,
+					      size_t size);
+void uclock__shared_unmap(const struct uclock__page *page);
 
 
 /* kernel.c: the kernel's own answers, through its vDSO when it has one. */
@@ -242,9 +261,21 @@ uint64_t uclock__tsc_lfence(void *ctx);
 int uclock__tsc_prefer_rdtscp(void);
 int uclock__tsc_slower_than_kernel(void);
 
+/* attach.c: the process on uclockd's shared page, or not. */
+const struct uclock__page *uclock__active(void);
+void uclock__attach_init(struct uclock_tk *tk);
+int uclock__attached(void);
+int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot);
+void uclock__reattach_maybe(struct uclock_tk *tk);
+void uclock__attach_after_fork(struct uclock_tk *tk);
+const char *uclock__attach_path(void);
+const char *uclock__attach_reason(void);
+int uclock__attach_writer(void);
+
 /* clock.c: the process-wide instance. */
 extern struct uclock_tk uclock__global;
 int uclock__global_ready(void);
+int uclock__counter_ops(struct uclock_tk_ops *ops);
 const char *uclock__global_reason(void);
 const char *uclock__global_counter_read(void);
 

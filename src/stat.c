@@ -10,6 +10,7 @@ static const char *mode_name(int mode)
 	case UCLOCK_MODE_WARMUP: return "warmup";
 	case UCLOCK_MODE_COUNTER: return "counter";
 	case UCLOCK_MODE_KERNEL: return "kernel";
+	case UCLOCK_MODE_SHARED: return "shared";
 	default: return "uninit";
 	}
 }
@@ -47,26 +48,34 @@ UCLOCK_API int uclock_stat(struct uclock_stat *st)
 	uclock__global_ready();
 	memset(&out, 0, sizeof(out));
 	out.size = st->size < sizeof(out) ? st->size : sizeof(out);
-	uclock__copy_load(uclock__page, &c);
-	now = uclock__page->source == UCLOCK_SOURCE_TSC ? uclock__tsc_lfence(NULL) : 0;
+	const struct uclock__page *page = uclock__active();
+	int shared = uclock__attached();
 
-	out.mode = (int)c.mode;
-	out.source = (int)uclock__page->source;
+	uclock__copy_load(page, &c);
+	now = page->source == UCLOCK_SOURCE_TSC ? uclock__tsc_lfence(NULL) : 0;
+
+	out.mode = shared ? UCLOCK_MODE_SHARED : (int)c.mode;
+	out.source = (int)page->source;
 	out.mode_name = mode_name(out.mode);
 	out.source_name = source_name(out.source);
 	out.reason = uclock__global_reason();
 	out.counter_read = uclock__global_counter_read();
 	out.kernel_path = uclock__kernel_has_vdso() ? "vdso" : "syscall";
 	out.interval_ns = tk->interval_ns;
-	out.mono_offset_ns = LOAD(tk->mono_err_ns);
-	out.raw_offset_ns = LOAD(tk->raw_err_ns);
+	/* On the shared page, the writer's figures travel with each copy. */
+	out.mono_offset_ns = shared ? c.mono_err_ns : LOAD(tk->mono_err_ns);
+	out.raw_offset_ns = shared ? c.raw_err_ns : LOAD(tk->raw_err_ns);
 	out.real_offset_ns = c.base_real - c.base_mono;
 	out.boot_offset_ns = c.base_boot - c.base_mono;
 	out.tai_offset_ns = c.base_tai - c.base_real;
-	out.rate_correction_ppm = (double)LOAD(tk->rate_corr_ppb) / 1000.0;
-	out.updates = LOAD(tk->updates);
+	out.rate_correction_ppm =
+		(double)(shared ? c.rate_corr_ppb : LOAD(tk->rate_corr_ppb)) / 1000.0;
+	out.updates = shared ? c.updates : LOAD(tk->updates);
 	out.warmups = LOAD(tk->warmups);
-	out.discontinuities = LOAD(tk->discontinuities);
+	out.discontinuities = shared ? c.discontinuities : LOAD(tk->discontinuities);
+	out.page = uclock__attach_path();
+	out.page_reason = uclock__attach_reason();
+	out.writer_pid = uclock__attach_writer();
 	out.realtime_steps = LOAD(tk->realtime_steps);
 	fill_rates(&out, &c);
 	if (c.mode == UCLOCK_MODE_COUNTER)

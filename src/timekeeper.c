@@ -28,6 +28,8 @@
 #define BASELINE_NS 16000000LL   /* rate measured over up to this */
 #define SAMPLE_AGE_NS 50000      /* sample older than this at 'now': again */
 #define RESAMPLE 1
+#define WARM_NS 2000000LL
+#define TARGET_MARGIN_NS 20        /* converge this far below a target page */
 #define JUMP_BACK_NS 10000000LL  /* kernel clock moved back: new timeline */
 #define BOOT_SLACK_NS 1000000LL  /* BOOTTIME offset noise kept, not undone */
 
@@ -36,6 +38,13 @@ struct line {
 	i128 value;
 	uint64_t mult;
 };
+
+/* Calibration takes an interval, at most WARM_NS: a long interval (a daemon
+ * updating once a second) need not keep readers on the kernel that long. */
+static int64_t warm_ns(const struct uclock_tk *tk)
+{
+	return tk->interval_ns < WARM_NS ? tk->interval_ns : WARM_NS;
+}
 
 /* Signed distance a - b on a counter that wraps at mask. */
 static int64_t tick_diff(uint64_t a, uint64_t b, uint64_t mask)
@@ -477,8 +486,8 @@ static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
 	tk->mono_hist.n = 0;
 	tk->raw_hist.n = 0;
 	__atomic_store_n(&tk->warm_deadline_ns,
-			 sm->ns + tk->interval_ns > next.floor_mono
-				 ? sm->ns + tk->interval_ns
+			 sm->ns + warm_ns(tk) > next.floor_mono
+				 ? sm->ns + warm_ns(tk)
 				 : next.floor_mono,
 			 __ATOMIC_RELAXED);
 	bump(&tk->warmups);
@@ -507,6 +516,14 @@ static void published(struct uclock_tk *tk, const struct tk_sample *sm,
 	__atomic_store_n(&tk->raw_err_ns, raw_err, __ATOMIC_RELAXED);
 	__atomic_store_n(&tk->rate_corr_ppb, corr, __ATOMIC_RELAXED);
 	bump(&tk->updates);
+	/* Converging to a target page: how many updates in a row were close. */
+	if (__atomic_load_n(&tk->target, __ATOMIC_RELAXED) && mono_err <= 3 &&
+	    mono_err >= -3 && raw_err <= 3 && raw_err >= -3)
+		__atomic_store_n(&tk->target_close,
+				 __atomic_load_n(&tk->target_close, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&tk->target_close, 0, __ATOMIC_RELAXED);
 	tk->span_ns = span_ns;
 	tk->prev_mono = *sm;
 	tk->prev_raw = *sr;
@@ -594,6 +611,11 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		struct line mono = line_next(tk, &m, now, &mono_err, &corr);
 		struct line raw = line_next(tk, &r, now, &raw_err, &raw_corr);
 		struct uclock__copy next = build_copy(tk, now, &mono, &raw, span);
+		next.mono_err_ns = mono_err;
+		next.raw_err_ns = raw_err;
+		next.rate_corr_ppb = corr;
+		next.updates = tk->updates + 1;
+		next.discontinuities = tk->discontinuities;
 
 		uclock__copy_stage(tk->page, &next);
 		writer_point(tk);
@@ -689,7 +711,7 @@ static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
 	}
 	/* Calibrated long enough, and the kernel has passed the floors: a line
 	 * anchored now starts at the kernel, not ahead of it. */
-	if (sm->ns - tk->warm_mono.ns < tk->interval_ns || sm->ns <= cur->floor_mono ||
+	if (sm->ns - tk->warm_mono.ns < warm_ns(tk) || sm->ns <= cur->floor_mono ||
 	    sr->ns <= cur->floor_raw)
 		return 0;
 
@@ -750,6 +772,34 @@ static int calm(uint64_t *typical, uint64_t half)
 	return half <= 2 * *typical + 8;
 }
 
+
+/*
+ * Samples from another page instead of the kernel: exact (no bracket), and
+ * a margin below it, so that this timekeeper's lines converge just under
+ * those of the page it is about to hand its readers over to.
+ */
+static int target_samples(struct uclock_tk *tk, const struct uclock__page *target,
+			  struct tk_sample *sm, struct tk_sample *sr,
+			  struct tk_offsets *off)
+{
+	struct uclock__copy c;
+	uint64_t now;
+
+	uclock__copy_load_at(target, &c, tk->ops.counter, tk->ops.ctx, &now);
+	uint64_t delta = (now - c.cycle_last) & c.mask;
+	if (__atomic_load_n(&target->state, __ATOMIC_ACQUIRE) != UCLOCK__LIVE ||
+	    c.mode != UCLOCK_MODE_COUNTER || delta > c.hard)
+		return -1;
+	*sm = (struct tk_sample){.tick = now, .c0 = now, .half = 0,
+				 .ns = uclock__copy_value(&c, SLOT_MONO, delta) - TARGET_MARGIN_NS};
+	*sr = (struct tk_sample){.tick = now, .c0 = now, .half = 0,
+				 .ns = uclock__copy_value(&c, SLOT_RAW, delta) - TARGET_MARGIN_NS};
+	off->real = c.base_real - c.base_mono;
+	off->boot = c.base_boot - c.base_mono;
+	off->tai = c.base_tai - c.base_real;
+	return 0;
+}
+
 static int update_once(struct uclock_tk *tk, int last_try)
 {
 	struct uclock__copy cur;
@@ -760,15 +810,25 @@ static int update_once(struct uclock_tk *tk, int last_try)
 	uclock__copy_load(tk->page, &cur);
 	if (cur.mode == UCLOCK_MODE_KERNEL)
 		return 0;
+	const struct uclock__page *target = __atomic_load_n(&tk->target, __ATOMIC_ACQUIRE);
+	int good = 1;
+
+	if (target && target_samples(tk, target, &sm, &sr, &off) != 0) {
+		/* The page to converge to went stale: back to the kernel. */
+		__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
+		target = NULL;
+	}
 	/* Offsets first: the samples are then fresh when the lines are set. */
-	if (measure_offsets(tk, &off) ||
-	    sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
-	    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr))
-		return -1;
-	int good = calm(&tk->typical_half[0], sm.half) &
-		   calm(&tk->typical_half[1], sr.half);
-	if (!good && !last_try)
-		return RESAMPLE;
+	if (!target) {
+		if (measure_offsets(tk, &off) ||
+		    sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
+		    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr))
+			return -1;
+		good = calm(&tk->typical_half[0], sm.half) &
+		       calm(&tk->typical_half[1], sr.half);
+		if (!good && !last_try)
+			return RESAMPLE;
+	}
 	/* BOOTTIME moved on without MONOTONIC: the interval held a suspend,
 	 * and says nothing about the rate. */
 	int suspended = tk->have_off && off.boot > tk->off.boot;
@@ -802,20 +862,37 @@ int uclock__tk_update(struct uclock_tk *tk)
 	return rc == 0 ? 0 : -1;
 }
 
-/* 1 if this call ran an update, 0 if another is running. */
-int uclock__tk_try_update(struct uclock_tk *tk)
+static int take_lock(struct uclock_tk *tk)
 {
 	int expected = 0;
 
+	return __atomic_compare_exchange_n(&tk->lock, &expected, 1, 0,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/* The update lock, for callers outside: 1 if taken.  Never waits. */
+int uclock__tk_take(struct uclock_tk *tk)
+{
 	/* Look before the CAS: readers arriving during an update do not
 	 * all write the lock's cache line. */
-	if (__atomic_load_n(&tk->lock, __ATOMIC_RELAXED) ||
-	    !__atomic_compare_exchange_n(&tk->lock, &expected, 1, 0,
-					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&tk->lock, __ATOMIC_RELAXED) || !take_lock(tk))
 		return 0;
 	tk->owner = pthread_self();
-	uclock__tk_update(tk);
+	return 1;
+}
+
+void uclock__tk_give(struct uclock_tk *tk)
+{
 	__atomic_store_n(&tk->lock, 0, __ATOMIC_RELEASE);
+}
+
+/* 1 if this call ran an update, 0 if another is running. */
+int uclock__tk_try_update(struct uclock_tk *tk)
+{
+	if (!uclock__tk_take(tk))
+		return 0;
+	uclock__tk_update(tk);
+	uclock__tk_give(tk);
 	return 1;
 }
 
@@ -832,6 +909,32 @@ void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
 	page->size = sizeof(*page);
 }
 
+/*
+ * Take over from another page (a shared page whose writer is gone): warm
+ * up again, with that page's floors, so that nothing its readers handed out
+ * is passed.  Caller holds the lock.
+ */
+void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from)
+{
+	struct uclock__copy next;
+
+	uclock__copy_load(tk->page, &next);
+	next.mode = UCLOCK_MODE_WARMUP;
+	next.limit = 0;
+	next.floor_mono = INT64_MIN;
+	next.floor_raw = INT64_MIN;
+	if (from->mode == UCLOCK_MODE_COUNTER) {
+		line_floors(tk, from, from->cycle_last + from->hard, 0, &next);
+		next.base_mono = from->base_mono;
+		next.base_boot = from->base_boot;
+	}
+	publish_now(tk, &next);
+	tk->have_warm = 0;
+	tk->have_prev = 0;
+	__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&tk->warm_deadline_ns, INT64_MIN, __ATOMIC_RELAXED);
+}
+
 void uclock__tk_set_kernel_mode(struct uclock_tk *tk)
 {
 	struct uclock__copy next;
@@ -843,7 +946,7 @@ void uclock__tk_set_kernel_mode(struct uclock_tk *tk)
 	publish_now(tk, &next);
 }
 
-static int64_t slot_value(const struct uclock__copy *c, enum slot slot,
+int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
 			  uint64_t delta)
 {
 	switch (slot) {
@@ -909,7 +1012,7 @@ static int staged_read(struct uclock_tk *tk, uint32_t seq, uint32_t next,
 	    (cur != seq || __atomic_load_n(&tk->staged_seq, __ATOMIC_SEQ_CST) != next))
 		return -1;
 	uint64_t delta = (now - c.cycle_last) & c.mask;
-	*ns = slot_value(&c, slot, delta > c.mask >> 1 ? 0 : delta);
+	*ns = uclock__copy_value(&c, slot, delta > c.mask >> 1 ? 0 : delta);
 	return 0;
 }
 
@@ -953,15 +1056,15 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
 		switch (c.mode) {
 		case UCLOCK_MODE_COUNTER:
 			if (delta < c.hard / 2 && !(c.flags & UCLOCK__CHECK))
-				return slot_value(&c, slot, delta);
+				return uclock__copy_value(&c, slot, delta);
 			/* A CPU slightly behind the anchor: clamp, never wrap. */
 			if (delta > c.mask >> 1 &&
 			    ((c.cycle_last - now) & c.mask) <= tk->window_ticks)
-				return slot_value(&c, slot, 0);
+				return uclock__copy_value(&c, slot, 0);
 			if (attempt == 0 && uclock__tk_try_update(tk))
 				continue;
 			if (delta <= c.hard)
-				return slot_value(&c, slot, delta);
+				return uclock__copy_value(&c, slot, delta);
 			if (stale_fallback(tk, &c, seq, slot, &ns) == 0)
 				return ns;
 			continue;
@@ -982,13 +1085,6 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
 	}
 }
 
-static int take_lock(struct uclock_tk *tk)
-{
-	int expected = 0;
-
-	return __atomic_compare_exchange_n(&tk->lock, &expected, 1, 0,
-					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
 
 /* Warm-up: the kernel's value now, moved back by the counter distance at
  * the rate seen since warm-up began (when the writer state is free). */
@@ -1014,6 +1110,22 @@ static int64_t warm_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 			       (i128)rate);
 }
 
+/* A counter value before or after the anchor, on a copy's lines. */
+int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
+				 uint64_t ticks)
+{
+	struct line l = copy_line(c, slot == SLOT_RAW);
+	int64_t off = 0;
+
+	if (slot == SLOT_REAL)
+		off = c->base_real - c->base_mono;
+	else if (slot == SLOT_BOOT)
+		off = c->base_boot - c->base_mono;
+	else if (slot == SLOT_TAI)
+		off = c->base_tai - c->base_mono;
+	return fx_to_ns(line_at(&l, tick_diff(ticks, c->cycle_last, c->mask))) + off;
+}
+
 int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 			       uint64_t ticks)
 {
@@ -1025,16 +1137,7 @@ int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 		 * counter distance at the rate measured since warm-up began. */
 		return warm_ticks_to_ns(tk, slot, ticks);
 	}
-	struct line l = copy_line(&c, slot == SLOT_RAW);
-	int64_t off = 0;
-
-	if (slot == SLOT_REAL)
-		off = c.base_real - c.base_mono;
-	else if (slot == SLOT_BOOT)
-		off = c.base_boot - c.base_mono;
-	else if (slot == SLOT_TAI)
-		off = c.base_tai - c.base_mono;
-	return fx_to_ns(line_at(&l, tick_diff(ticks, c.cycle_last, c.mask))) + off;
+	return uclock__copy_ticks_to_ns(&c, slot, ticks);
 }
 
 /*

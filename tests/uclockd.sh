@@ -1,0 +1,158 @@
+#!/bin/sh
+# uclockd with real processes: readers attach and agree with the kernel,
+# convert ticks identically; the daemon stopped, killed and restarted; pages
+# that must be refused (writable by others, another owner, truncated,
+# corrupted, another layout); a reader in another time namespace; fork and
+# exec children; many readers at once; a clean stop.  (Every wait names
+# its processes: a bare wait would wait for the daemon too.)
+BUILD=${BUILD:-build}
+D="$BUILD/uclockd"
+R="$BUILD/tests/helpers/page_reader"
+fail=0
+tmp=$(mktemp -d)
+daemon=
+cleanup() {
+	[ -n "$daemon" ] && kill -CONT "$daemon" 2>/dev/null
+	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+ok() { printf '  ok: %s\n' "$1"; }
+bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
+page="$tmp/run/page"
+export UCLOCK_PAGE="$page"
+
+start() {
+	"$D" --path "$page" 2>>"$tmp/daemon.log" &
+	daemon=$!
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		[ -f "$page" ] && "$R" stat | grep -q '^mode=shared' && return 0
+		sleep 0.1
+	done
+	bad "uclockd did not start"; cat "$tmp/daemon.log"
+	return 1
+}
+field() { grep "^$1=" "$2" | cut -d= -f2-; }
+
+echo "== start, attach, agree with the kernel"
+start || exit 1
+"$R" stat > "$tmp/stat"
+[ "$(field mode "$tmp/stat")" = shared ] && ok "a reader attaches (mode shared)" || bad "not attached: $(field reason "$tmp/stat")"
+[ "$(field writer "$tmp/stat")" = "$daemon" ] && ok "it names uclockd's pid" || bad "writer pid"
+[ "$(stat -c %a "$page")" = 644 ] && ok "page mode 644" || bad "page mode $(stat -c %a "$page")"
+"$BUILD/uclock" info --json > "$tmp/info.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["uclock"]["mode"] == "shared", d["uclock"]' \
+	"$tmp/info.json" && ok "uclock info: uclock.mode = shared" || bad "uclock info mode"
+pids=; for i in 1 2 3; do "$R" run 1 > "$tmp/run.$i" & pids="$pids $!"; done; wait $pids
+for i in 1 2 3; do
+	[ "$(field off "$tmp/run.$i")" = 0 ] && [ "$(field back "$tmp/run.$i")" = 0 ] &&
+		[ "$(field modes "$tmp/run.$i")" = shared ] &&
+		ok "reader $i: $(field readings "$tmp/run.$i") readings in the kernel's brackets, shared throughout" ||
+		{ bad "reader $i"; cat "$tmp/run.$i"; }
+done
+
+echo "== two processes convert the same tick to the same time"
+# A second daemon updating once a second: both conversions use one copy
+# of the parameters (an update between them may move the line; then again).
+"$D" --path "$tmp/slow/page" --interval 1 2>>"$tmp/daemon.log" & slow=$!
+sleep 0.3
+same=0
+for try in 1 2 3; do
+	t=$(UCLOCK_PAGE="$tmp/slow/page" "$R" now)
+	a=$(UCLOCK_PAGE="$tmp/slow/page" "$R" ticks "$t")
+	b=$(UCLOCK_PAGE="$tmp/slow/page" "$R" ticks "$t")
+	[ -n "$a" ] && [ "$a" = "$b" ] && { same=1; break; }
+done
+kill "$slow"; wait "$slow"
+[ $same = 1 ] && ok "tick $t -> $a ns in both processes" || bad "tick $t: $a vs $b"
+
+echo "== the daemon stopped (SIGSTOP), then continued"
+"$R" run 3 > "$tmp/stop" & reader=$!
+sleep 0.5; kill -STOP "$daemon"; sleep 1; kill -CONT "$daemon"; wait $reader
+rc=$?
+modes=$(field modes "$tmp/stop")
+[ $rc = 0 ] && ok "no reading off the kernel or back ($(field readings "$tmp/stop") readings)" || { bad "readings while stopped"; cat "$tmp/stop"; }
+case $modes in shared,*warmup*,shared) ok "left the page, came back: $modes" ;; *) bad "modes $modes" ;; esac
+
+echo "== the daemon killed (SIGKILL), then started again"
+"$R" run 3 > "$tmp/kill" & reader=$!
+sleep 0.5; kill -9 "$daemon"; wait "$daemon" 2>/dev/null; sleep 0.5
+start
+wait $reader
+rc=$?
+modes=$(field modes "$tmp/kill")
+[ $rc = 0 ] && ok "no reading off the kernel or back" || { bad "readings around the kill"; cat "$tmp/kill"; }
+case $modes in shared,*counter,shared) ok "in-process while dead, back on the new page: $modes" ;; *) bad "modes $modes" ;; esac
+
+echo "== fork and exec children"
+"$R" fork > "$tmp/fork"; rc=$?
+[ $rc = 0 ] && [ "$(field parent "$tmp/fork")" = shared ] && [ "$(field child "$tmp/fork")" = shared ] &&
+	ok "a fork child reads the page, right" || { bad "fork child"; cat "$tmp/fork"; }
+sh -c "exec \"$R\" stat" | grep -q '^mode=shared' && ok "an exec'd child attaches" || bad "exec child"
+
+echo "== many readers at once"
+pids=; i=0
+while [ $i -lt 8 ]; do "$R" run 1 > "$tmp/many.$i" & pids="$pids $!"; i=$((i + 1)); done
+wait $pids
+i=0; good=0; while [ $i -lt 8 ]; do
+	[ "$(field off "$tmp/many.$i")" = 0 ] && [ "$(field back "$tmp/many.$i")" = 0 ] && good=$((good + 1))
+	i=$((i + 1)); done
+[ $good = 8 ] && ok "8 reader processes, all right" || bad "$good of 8 readers right"
+
+echo "== pages that must be refused"
+refused() {  # FILE EXPECTED-REASON
+	UCLOCK_PAGE="$1" "$R" stat > "$tmp/refused" 2>&1; rc=$?
+	if [ $rc = 0 ] && [ "$(field mode "$tmp/refused")" != shared ] &&
+	   field reason "$tmp/refused" | grep -q "$2"; then
+		ok "refused: $(field reason "$tmp/refused")"
+	else
+		bad "$1 (exit $rc): $(cat "$tmp/refused")"
+	fi
+}
+cp "$page" "$tmp/copy"
+chmod 666 "$tmp/copy"; refused "$tmp/copy" "writable by others"
+chmod 664 "$tmp/copy"; refused "$tmp/copy" "writable by others"
+chmod 644 "$tmp/copy"
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	chown nobody "$tmp/copy"; refused "$tmp/copy" "owned by uid"; chown 0 "$tmp/copy"
+else
+	echo "  (not root: the other-owner case is not run)"
+fi
+head -c 100 "$page" > "$tmp/short"; chmod 644 "$tmp/short"; refused "$tmp/short" "100 bytes"
+: > "$tmp/empty"; refused "$tmp/empty" "0 bytes"
+cp "$page" "$tmp/magic"; printf 'XXXX' | dd of="$tmp/magic" conv=notrunc 2>/dev/null
+refused "$tmp/magic" "not a uclock page"
+cp "$page" "$tmp/version"; printf '\377\0\0\0' | dd of="$tmp/version" bs=1 seek=4 conv=notrunc 2>/dev/null
+refused "$tmp/version" "layout version"
+mkdir "$tmp/dir"; refused "$tmp/dir" "not a regular file"
+refused "$tmp/none" "no page at"
+UCLOCK_PAGE=off "$R" stat | grep -q '^reason=UCLOCK_PAGE=off' && ok "UCLOCK_PAGE=off: never attached" || bad "UCLOCK_PAGE=off"
+
+echo "== a reader in another time namespace"
+if unshare -T true 2>/dev/null; then
+	unshare -T --monotonic=1000 --boottime=2000 "$R" stat > "$tmp/ns"
+	[ "$(field mode "$tmp/ns")" != shared ] && field reason "$tmp/ns" | grep -q "time namespace" &&
+		ok "not attached: $(field reason "$tmp/ns")" || bad "timens: $(cat "$tmp/ns")"
+	unshare -T --monotonic=1000 --boottime=2000 "$R" run 1 > "$tmp/nsrun" &&
+		ok "its own namespace's MONOTONIC, in the kernel's brackets" || { bad "timens run"; cat "$tmp/nsrun"; }
+else
+	echo "  (unshare -T not permitted here: time namespace case not run)"
+fi
+
+echo "== a clean stop"
+kill -TERM "$daemon"; wait "$daemon"; rc=$?; daemon=
+[ $rc = 0 ] && ok "uclockd exits 0 on SIGTERM" || bad "uclockd exit $rc"
+"$R" stat > "$tmp/after"
+field reason "$tmp/after" | grep -q "marked stopped" && ok "the page is marked stopped: $(field reason "$tmp/after")" ||
+	bad "after stop: $(cat "$tmp/after")"
+grep -q "stopped; .* marked stopped" "$tmp/daemon.log" && ok "uclockd logs its stop" || bad "log"
+
+echo "== usage"
+"$D" --bogus 2>/dev/null; [ $? = 2 ] && ok "bad option: exit 2" || bad "bad option"
+"$D" --interval 0 2>/dev/null; [ $? = 2 ] && ok "bad interval: exit 2" || bad "bad interval"
+"$D" --help >/dev/null; [ $? = 0 ] && ok "--help: exit 0" || bad "--help"
+"$D" --path /proc/nonexistent/page 2>/dev/null; [ $? = 1 ] && ok "unwritable path: exit 1" || bad "unwritable path"
+
+[ $fail = 0 ] && echo "uclockd: all checks passed" || echo "uclockd: failures above"
+exit $fail
