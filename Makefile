@@ -9,6 +9,10 @@ BUILD ?= build
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 VERSION := 0.1.0
 SONAME := libuclock.so.0
 
@@ -46,7 +50,7 @@ TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
 # Programs the test scripts run (not tests themselves).
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all lib test run bench fuzz install uninstall clean
+.PHONY: all lib test run bench bench-shared fuzz install uninstall clean
 all: lib $(CLI) $(DAEMON)
 lib: $(SHARED) $(STATIC)
 
@@ -112,6 +116,10 @@ $(BUILD)/bench: bench/bench.c $(STATIC)
 bench: $(BUILD)/bench
 	$(BUILD)/bench $(BENCH_ARGS)
 
+# Readers on uclockd's page against in-process readers.
+bench-shared: all
+	BUILD=$(BUILD) sh bench/shared.sh
+
 # The ELF reader under libFuzzer (clang): FUZZ_SECONDS of fuzzing from the
 # dumped vDSO.  The same file is a plain test program in make test.
 FUZZ_SECONDS ?= 60
@@ -122,9 +130,16 @@ fuzz: $(CLI)
 	$(CLI) vdso --dump $(BUILD)/fuzz/corpus/vdso.so
 	$(BUILD)/fuzz/elf_fuzz -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus
 
-install: lib
+install: all
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
-		$(DESTDIR)$(LIBDIR)/cmake/uclock
+		$(DESTDIR)$(LIBDIR)/cmake/uclock $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/
+	install -m 644 man/uclock.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/uclockd.8 $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' packaging/uclockd.service.in \
+		> $(DESTDIR)$(UNITDIR)/uclockd.service
 	install -m 644 include/uclock.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libuclock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -140,7 +155,9 @@ install: lib
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/uclock.h $(DESTDIR)$(LIBDIR)/libuclock.* \
-		$(DESTDIR)$(LIBDIR)/pkgconfig/uclock.pc
+		$(DESTDIR)$(LIBDIR)/pkgconfig/uclock.pc $(DESTDIR)$(BINDIR)/uclock \
+		$(DESTDIR)$(SBINDIR)/uclockd $(DESTDIR)$(MANDIR)/man1/uclock.1 \
+		$(DESTDIR)$(MANDIR)/man8/uclockd.8 $(DESTDIR)$(UNITDIR)/uclockd.service
 	rm -rf $(DESTDIR)$(LIBDIR)/cmake/uclock
 
 clean:

@@ -154,5 +154,17 @@ echo "== usage"
 "$D" --help >/dev/null; [ $? = 0 ] && ok "--help: exit 0" || bad "--help"
 "$D" --path /proc/nonexistent/page 2>/dev/null; [ $? = 1 ] && ok "unwritable path: exit 1" || bad "unwritable path"
 
+echo "== man page and systemd unit"
+if command -v groff >/dev/null; then
+	groff -man -Tutf8 -ww -z man/uclockd.8 2>"$tmp/groff"
+	[ ! -s "$tmp/groff" ] && ok "uclockd.8 renders without warnings" || { bad "uclockd.8"; cat "$tmp/groff"; }
+fi
+if command -v systemd-analyze >/dev/null; then
+	sed "s|@SBINDIR@/uclockd|$(cd "$BUILD" && pwd)/uclockd|" packaging/uclockd.service.in \
+		> "$tmp/uclockd.service"
+	systemd-analyze verify --man=no "$tmp/uclockd.service" >"$tmp/unit" 2>&1 &&
+		ok "uclockd.service verifies" || { bad "uclockd.service"; cat "$tmp/unit"; }
+fi
+
 [ $fail = 0 ] && echo "uclockd: all checks passed" || echo "uclockd: failures above"
 exit $fail

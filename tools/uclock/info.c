@@ -172,6 +172,7 @@ static void text_uclock(const struct uclock_stat *st)
 		printf("  counter       %.6f MHz\n", (double)st->counter_hz / 1e6);
 	printf("  ordered read  %s\n", or_none(st->counter_read));
 	printf("  kernel path   %s\n", or_none(st->kernel_path));
+	printf("  shared page   %s\n", or_none(st->page_reason));
 }
 
 static void text(const struct info *in)
@@ -302,6 +303,12 @@ static void json_uclock(struct json *j, const struct uclock_stat *st)
 	json_uint(j, "counter_hz", st->counter_hz);
 	json_string(j, "counter_read", st->counter_read);
 	json_string(j, "kernel_path", st->kernel_path);
+	json_string(j, "page", st->page);
+	json_string(j, "page_reason", st->page_reason);
+	if (st->writer_pid)
+		json_int(j, "writer_pid", st->writer_pid);
+	else
+		json_null(j, "writer_pid");
 	json_end(j);
 }
 

@@ -190,6 +190,7 @@ static void status(const struct uclock_stat *st)
 	printf("  source        %s (%s)\n", st->source_name, st->reason);
 	printf("  mode          %s; kernel reached through %s\n", st->mode_name,
 	       st->kernel_path);
+	printf("  shared page   %s\n", st->page_reason);
 	if (st->counter_hz)
 		printf("  counter       %.6f MHz, ordered read %s\n",
 		       (double)st->counter_hz / 1e6, st->counter_read);
