@@ -39,6 +39,11 @@ static void set_active(const struct uclock__page *page)
 			 __ATOMIC_RELEASE);
 }
 
+static const struct uclock__page *current(void)
+{
+	return __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
+}
+
 int uclock__attached(void)
 {
 	return __atomic_load_n(&attached, __ATOMIC_ACQUIRE);
@@ -56,7 +61,7 @@ const char *uclock__attach_reason(void)
 
 int uclock__attach_writer(void)
 {
-	return uclock__attached() ? shared->writer_pid : 0;
+	return uclock__attached() ? current()->writer_pid : 0;
 }
 
 static int64_t coarse_now(void)
@@ -105,7 +110,7 @@ void uclock__attach_init(struct uclock_tk *tk)
 	const struct uclock__page *page = find_page(tk);
 	if (page)
 		attached_to(page);
-	next_try_ns = coarse_now() + RETRY_NS;
+	__atomic_store_n(&next_try_ns, coarse_now() + RETRY_NS, __ATOMIC_RELAXED);
 }
 
 /*
@@ -121,10 +126,10 @@ static int detach(struct uclock_tk *tk, const struct uclock__copy *last)
 		uclock__tk_adopt(tk, last);
 		snprintf(why, sizeof(why), "%.200s stopped being updated (uclockd pid %d); "
 					   "in-process until it is again", path,
-			 shared->writer_pid);
+			 current()->writer_pid);
 		__atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
 		set_active(tk->page);
-		next_try_ns = coarse_now() + RETRY_NS;
+		__atomic_store_n(&next_try_ns, coarse_now() + RETRY_NS, __ATOMIC_RELAXED);
 	}
 	uclock__tk_give(tk);
 	return 0;
@@ -155,7 +160,7 @@ static int64_t floored_kernel(const struct uclock__copy *c, enum slot slot)
  */
 int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot)
 {
-	const struct uclock__page *page = __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
+	const struct uclock__page *page = current();
 	struct uclock__copy c;
 	uint64_t now;
 
@@ -188,7 +193,8 @@ void uclock__reattach_maybe(struct uclock_tk *tk)
 	if (target && __atomic_load_n(&tk->target_close, __ATOMIC_RELAXED) >= 2) {
 		if (!uclock__tk_take(tk))
 			return;
-		if (tk->target == target && tk->target_close >= 2 &&
+		if (__atomic_load_n(&tk->target, __ATOMIC_RELAXED) == target &&
+		    __atomic_load_n(&tk->target_close, __ATOMIC_RELAXED) >= 2 &&
 		    uclock__shared_fresh(target, tk->ops.counter(tk->ops.ctx))) {
 			__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
 			attached_to(target);
@@ -201,11 +207,11 @@ void uclock__reattach_maybe(struct uclock_tk *tk)
 	int64_t now = coarse_now();
 	if (now < __atomic_load_n(&next_try_ns, __ATOMIC_RELAXED) || !uclock__tk_take(tk))
 		return;
-	next_try_ns = now + RETRY_NS;
-	if (!tk->target) {
+	__atomic_store_n(&next_try_ns, now + RETRY_NS, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&tk->target, __ATOMIC_RELAXED)) {
 		const struct uclock__page *page = find_page(tk);
 		if (page) {
-			tk->target_close = 0;
+			__atomic_store_n(&tk->target_close, 0, __ATOMIC_RELAXED);
 			__atomic_store_n(&tk->target, page, __ATOMIC_RELEASE);
 			snprintf(why, sizeof(why), "found %.200s (uclockd pid %d): converging "
 						   "before attaching", path, page->writer_pid);
@@ -227,7 +233,8 @@ void uclock__attach_after_fork(struct uclock_tk *tk)
 	if (!uclock__attached())
 		return;
 	if (uclock__timens_offsets(&mono, &boot) == 0 &&
-	    mono == shared->timens_monotonic_ns && boot == shared->timens_boottime_ns)
+	    mono == current()->timens_monotonic_ns &&
+	    boot == current()->timens_boottime_ns)
 		return;
 	memset(&none, 0, sizeof(none));
 	uclock__tk_adopt(tk, &none);
