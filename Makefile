@@ -38,6 +38,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
 SHARED := $(BUILD)/libuclock.so.$(VERSION)
 STATIC := $(BUILD)/libuclock.a
 CLI := $(BUILD)/uclock
+PRELOAD := $(BUILD)/libuclock-preload.so
 DAEMON := $(BUILD)/uclockd
 CLI_SRC := $(wildcard tools/uclock/*.c)
 # The CLI's own diagnostic code, and the project's ELF reader.
@@ -51,7 +52,7 @@ TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
 .PHONY: all lib test run bench bench-shared fuzz install uninstall clean
-all: lib $(CLI) $(DAEMON)
+all: lib $(CLI) $(DAEMON) $(PRELOAD)
 lib: $(SHARED) $(STATIC)
 
 $(BUILD)/src/%.o: src/%.c include/uclock.h $(wildcard src/*.h)
@@ -70,14 +71,24 @@ $(STATIC): $(LIB_OBJ)
 
 $(BUILD)/tools/uclock/%.o: tools/uclock/%.c tools/uclock/*.h include/uclock.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itools/uclock -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Itools/uclock -Ipreload -DUCLOCK_LIBDIR='"$(LIBDIR)"' -c $< -o $@
 
 $(BUILD)/tools/uclock/elf_reader.o: src/elf_reader.c src/elf_reader.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(ALL_CFLAGS) $(CLI_OBJ) -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(CLI_OBJ) -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS) -lm -ldl
+
+# The shim carries its own copy of the library (the program may not link
+# it) and exports the C library's clock calls only.
+$(BUILD)/preload/uclock_preload.o: preload/uclock_preload.c preload/*.h include/uclock.h $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -Ipreload -c $< -o $@
+
+$(PRELOAD): $(BUILD)/preload/uclock_preload.o $(LIB_OBJ) preload/preload.map
+	$(CC) -shared -Wl,--version-script=preload/preload.map $(ZDEFS) $(SAN_LDFLAGS) \
+		$(LDFLAGS) -o $@ $(BUILD)/preload/uclock_preload.o $(LIB_OBJ) $(LIBS) -ldl
 
 # The daemon is the shared page's writer: it runs the library's timekeeper.
 $(DAEMON): tools/uclockd/uclockd.c $(STATIC) include/uclock.h $(wildcard src/*.h)
@@ -95,7 +106,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h $(wildcard src/*
 
 # Sanitizer builds skip the scripts that link new programs against the
 # library, which would need the sanitizer runtime.
-LINKING_SCRIPTS := header install static
+LINKING_SCRIPTS := header install static preload
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(STATIC) include/uclock.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
@@ -141,7 +152,7 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|' packaging/uclockd.service.in \
 		> $(DESTDIR)$(UNITDIR)/uclockd.service
 	install -m 644 include/uclock.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(PRELOAD) $(DESTDIR)$(LIBDIR)/
 	ln -sf libuclock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libuclock.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
@@ -156,6 +167,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/uclock.h $(DESTDIR)$(LIBDIR)/libuclock.* \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/uclock.pc $(DESTDIR)$(BINDIR)/uclock \
+		$(DESTDIR)$(LIBDIR)/libuclock-preload.so \
 		$(DESTDIR)$(SBINDIR)/uclockd $(DESTDIR)$(MANDIR)/man1/uclock.1 \
 		$(DESTDIR)$(MANDIR)/man8/uclockd.8 $(DESTDIR)$(UNITDIR)/uclockd.service
 	rm -rf $(DESTDIR)$(LIBDIR)/cmake/uclock

@@ -22,19 +22,19 @@
 #define DEFAULT_PAGE "/run/uclock/page"
 
 static const struct uclock__page *shared;  /* the page readers are on */
-static int attached;
+int uclock__attached_flag;
 static int enabled;
 static char path[256];
 static char why[512] = "not looked for";
 static int64_t next_try_ns;
 
-const struct uclock__page *uclock__active(void)
-{
-	return __atomic_load_n(&uclock__page, __ATOMIC_ACQUIRE);
-}
+/* The library's own reads go through this one (hidden: no GOT), kept
+ * equal to the exported uclock__page the header's inline readers use. */
+
 
 static void set_active(const struct uclock__page *page)
 {
+	__atomic_store_n(&uclock__active_page, page, __ATOMIC_RELEASE);
 	__atomic_store_n((const struct uclock__page **)&uclock__page, page,
 			 __ATOMIC_RELEASE);
 }
@@ -42,11 +42,6 @@ static void set_active(const struct uclock__page *page)
 static const struct uclock__page *current(void)
 {
 	return __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
-}
-
-int uclock__attached(void)
-{
-	return __atomic_load_n(&attached, __ATOMIC_ACQUIRE);
 }
 
 const char *uclock__attach_path(void)
@@ -92,7 +87,7 @@ static void attached_to(const struct uclock__page *page)
 	__atomic_store_n(&shared, page, __ATOMIC_RELEASE);
 	snprintf(why, sizeof(why), "attached to %.200s (uclockd pid %d)", path,
 		 page->writer_pid);
-	__atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&uclock__attached_flag, 1, __ATOMIC_RELEASE);
 	set_active(page);
 }
 
@@ -127,7 +122,7 @@ static int detach(struct uclock_tk *tk, const struct uclock__copy *last)
 		snprintf(why, sizeof(why), "%.200s stopped being updated (uclockd pid %d); "
 					   "in-process until it is again", path,
 			 current()->writer_pid);
-		__atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
 		set_active(tk->page);
 		__atomic_store_n(&next_try_ns, coarse_now() + RETRY_NS, __ATOMIC_RELAXED);
 	}
@@ -241,6 +236,6 @@ void uclock__attach_after_fork(struct uclock_tk *tk)
 	snprintf(why, sizeof(why), "%.200s: this process is in another time namespace "
 				   "than uclockd", path);
 	enabled = 0;
-	__atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
 	set_active(tk->page);
 }

@@ -16,6 +16,7 @@
 
 static struct uclock__page global_page __attribute__((aligned(64)));
 UCLOCK_API const struct uclock__page *uclock__page = &global_page;
+const struct uclock__page *uclock__active_page = &global_page;
 struct uclock_tk uclock__global;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
@@ -250,7 +251,11 @@ static __attribute__((noinline)) int slow_ts(enum slot slot, struct timespec *ts
 static inline __attribute__((always_inline)) int read_ts(enum slot slot,
 							 struct timespec *ts)
 {
-	const struct uclock__page *p = uclock__active();
+	/* In-process, the page's address is a constant: no load before the
+	 * page's own, which the ordered counter read waits for. */
+	const struct uclock__page *p = UCLOCK__LIKELY(!uclock__attached())
+					       ? &global_page
+					       : uclock__active();
 
 	if (UCLOCK__UNLIKELY(!ts)) {
 		errno = EFAULT;

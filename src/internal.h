@@ -262,9 +262,19 @@ int uclock__tsc_prefer_rdtscp(void);
 int uclock__tsc_slower_than_kernel(void);
 
 /* attach.c: the process on uclockd's shared page, or not. */
-const struct uclock__page *uclock__active(void);
+extern const struct uclock__page *uclock__active_page;
+
+static inline const struct uclock__page *uclock__active(void)
+{
+	return __atomic_load_n(&uclock__active_page, __ATOMIC_ACQUIRE);
+}
 void uclock__attach_init(struct uclock_tk *tk);
-int uclock__attached(void);
+extern int uclock__attached_flag;
+
+static inline int uclock__attached(void)
+{
+	return __atomic_load_n(&uclock__attached_flag, __ATOMIC_ACQUIRE);
+}
 int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot);
 void uclock__reattach_maybe(struct uclock_tk *tk);
 void uclock__attach_after_fork(struct uclock_tk *tk);

@@ -32,6 +32,9 @@ for cmd in info vdso bench check verify watch; do
 	expect 2 "uclock $cmd --no-such-option" "$U" $cmd --no-such-option
 	expect 2 "uclock $cmd with a stray argument" "$U" $cmd stray
 done
+expect 0 "uclock run --help" "$U" run --help
+expect 2 "uclock run --no-such-option" "$U" run --no-such-option
+expect 2 "uclock run without a program" "$U" run
 expect 2 "verify --duration abc" "$U" verify --duration abc
 expect 2 "verify --duration 0" "$U" verify --duration 0
 expect 2 "watch --interval -1" "$U" watch --interval -1

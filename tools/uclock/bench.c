@@ -346,6 +346,13 @@ static void print_verdicts(const struct bench *b)
 	if (isfinite(vsys))
 		printf("the vsyscall page's gettimeofday costs %.1fx the vDSO's\n",
 		       vsys);
+	const struct result *shim = result_named(b, "preload clock_gettime(MONOTONIC)");
+	const struct result *raw = result_named(b, "syscall clock_gettime(MONOTONIC)");
+	if (shim && raw)
+		printf("through libuclock-preload.so, clock_gettime(MONOTONIC) is %.2fx "
+		       "the vDSO and %.1fx faster than a system call\n",
+		       ratio_named(b, "preload clock_gettime(MONOTONIC)"),
+		       raw->median / shim->median);
 }
 
 /* ---- Scaling with threads. ---- */

@@ -18,6 +18,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* libuclock-preload.so for this uclock, or NULL. */
+const char *preload_path(void);
 
 /* Bad usage: "uclock CMD: message" and a hint, on stderr; returns 2. */
 int usage_error(const char *cmd, const char *fmt, ...)

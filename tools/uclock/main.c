@@ -15,6 +15,7 @@ static const struct command {
 	{"check", cmd_check, "system calls each method really makes (ptrace)"},
 	{"verify", cmd_verify, "uclock against the kernel: brackets, errno, warps"},
 	{"watch", cmd_watch, "live offsets of uclock's clocks to the kernel's"},
+	{"run", cmd_run, "run a program with uclock preloaded (--stats: count)"},
 };
 
 static int help(FILE *out, int status)

@@ -3,6 +3,7 @@
  * counter reads, system calls, the vDSO called directly, the C library,
  * the legacy vsyscall page, and every uclock reader.
  */
+#include <dlfcn.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "elf_reader.h"
+#include "cli.h"
 #include "methods.h"
 #include "uclock.h"
 
@@ -204,6 +206,26 @@ LOOP(m_u_gtod, TIMEVAL(uclock_gettimeofday(&tv, NULL)))
 LOOP(m_u_time, acc += (uint64_t)uclock_time(NULL))
 LOOP(m_u_getcpu, unsigned cpu; uclock_getcpu(&cpu, NULL); acc += cpu)
 
+/* The shim's own clock_gettime, as a program it is preloaded into calls it
+ * (a call through a pointer, as through the PLT). */
+static gettime_fn preload_gettime;
+
+static int have_preload(const char **why)
+{
+	const char *path = preload_path();
+	void *shim;
+
+	*why = "libuclock-preload.so not found";
+	if (preload_gettime)
+		return 1;
+	if (!path || !(shim = dlopen(path, RTLD_NOW | RTLD_LOCAL)))
+		return 0;
+	preload_gettime = (gettime_fn)dlsym(shim, "clock_gettime");
+	return preload_gettime != NULL;
+}
+
+LOOP(m_preload_mono, TIMESPEC(preload_gettime(CLOCK_MONOTONIC, &ts)))
+
 static int resolve_vdso_extras(const char **why)
 {
 	vdso_gtod = (gettimeofday_fn)vdso_function(VDSO_NAME("gettimeofday"));
@@ -264,6 +286,7 @@ const struct method methods[] = {
 	{"uclock_gettimeofday", KIND_UCLOCK, m_u_gtod, NULL, R_GTOD},
 	{"uclock_time", KIND_UCLOCK, m_u_time, NULL, R_TIME},
 	{"uclock_getcpu", KIND_UCLOCK, m_u_getcpu, NULL, R_GETCPU},
+	{"preload clock_gettime(MONOTONIC)", KIND_UCLOCK, m_preload_mono, have_preload, R_MONO},
 };
 const int method_count = sizeof(methods) / sizeof(methods[0]);
 

@@ -1,0 +1,150 @@
+/*
+ * libuclock-preload.so: uclock for programs that cannot be rebuilt.
+ * Loaded with LD_PRELOAD, it answers the C library's clock calls for the
+ * clocks uclock serves, and passes every other call to the C library's own
+ * function, so that results and errno are glibc's.  No allocation and no
+ * system call of its own on a call; safe before constructors have run (it
+ * then asks the kernel as glibc would), in threads, signal handlers, fork
+ * children, and across exec (LD_PRELOAD is inherited).
+ *
+ * With UCLOCK_RUN_STATS_FD set (by `uclock run --stats`), each call is
+ * counted in a page shared by every process of the run.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/timeb.h>
+#include <time.h>
+
+#include "internal.h"
+#include "run_stats.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* glibc's internal names, which some libraries bind to. */
+int __clock_gettime(clockid_t clock, struct timespec *ts);
+int __gettimeofday(struct timeval *tv, void *tz);
+
+typedef int (*gettime_fn)(clockid_t, struct timespec *);
+typedef int (*timespec_get_fn)(struct timespec *, int);
+
+/* The C library's own functions, for what uclock does not serve. */
+static gettime_fn libc_clock_getres;
+static timespec_get_fn libc_timespec_get;
+static struct uclock_run_stats *stats;
+
+__attribute__((constructor)) static void resolve(void)
+{
+	const char *fd = getenv("UCLOCK_RUN_STATS_FD");
+
+	libc_clock_getres = (gettime_fn)dlsym(RTLD_NEXT, "clock_getres");
+	libc_timespec_get = (timespec_get_fn)dlsym(RTLD_NEXT, "timespec_get");
+	if (fd) {
+		void *map = mmap(NULL, sizeof(*stats), PROT_READ | PROT_WRITE, MAP_SHARED,
+				 atoi(fd), 0);
+		if (map != MAP_FAILED)
+			stats = map;
+	}
+}
+
+/* Where this call was answered: uclock's own page (or the vDSO's tick, for
+ * the coarse clocks), or the kernel. */
+static void count(int user_space)
+{
+	static __thread char stripe_anchor;
+
+	if (__builtin_expect(stats != NULL, 0))
+		uclock__run_count(stats, &stripe_anchor, user_space);
+}
+
+static int served_fine(clockid_t clock)
+{
+	return slot_of(clock) != SLOT_NONE;
+}
+
+static int served(clockid_t clock)
+{
+	return served_fine(clock) || clock == CLOCK_REALTIME_COARSE ||
+	       clock == CLOCK_MONOTONIC_COARSE;
+}
+
+/* uclock's answer comes from a counter line only in these modes. */
+static int from_page(void)
+{
+	struct uclock__copy c;
+
+	uclock__copy_load(uclock__active(), &c);
+	return c.mode == UCLOCK_MODE_COUNTER;
+}
+
+EXPORT int clock_gettime(clockid_t clock, struct timespec *ts)
+{
+	/* uclock passes the ids it does not serve to the kernel as glibc
+	 * does (its vDSO, else the system call), errno included. */
+	int rc = uclock_gettime(clock, ts);
+
+	if (__builtin_expect(stats != NULL, 0))
+		count(served(clock) && (!served_fine(clock) || from_page()));
+	return rc;
+}
+
+EXPORT int __clock_gettime(clockid_t clock, struct timespec *ts)
+{
+	return clock_gettime(clock, ts);
+}
+
+EXPORT int gettimeofday(struct timeval *tv, void *tz)
+{
+	int rc = uclock_gettimeofday(tv, tz);
+
+	if (__builtin_expect(stats != NULL, 0))
+		count(from_page());
+	return rc;
+}
+
+EXPORT int __gettimeofday(struct timeval *tv, void *tz)
+{
+	return gettimeofday(tv, tz);
+}
+
+EXPORT time_t time(time_t *t)
+{
+	/* The kernel's tick, read by its vDSO. */
+	count(1);
+	return uclock_time(t);
+}
+
+/* Not faster through uclock, but the same answer either way: served ids
+ * through uclock (the vDSO), the others through the C library, whose
+ * answer for some ids differs from the kernel's system call. */
+EXPORT int clock_getres(clockid_t clock, struct timespec *res)
+{
+	if (served(clock) || !libc_clock_getres)
+		return uclock_getres(clock, res);
+	return libc_clock_getres(clock, res);
+}
+
+/* C11: TIME_UTC is CLOCK_REALTIME; other bases are the C library's. */
+EXPORT int timespec_get(struct timespec *ts, int base)
+{
+	if (base != TIME_UTC && libc_timespec_get)
+		return libc_timespec_get(ts, base);
+	if (base != TIME_UTC || clock_gettime(CLOCK_REALTIME, ts) != 0)
+		return 0;
+	return base;
+}
+
+/* Deprecated, but a program may still call it: as glibc, from REALTIME. */
+EXPORT int ftime(struct timeb *tb)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tb->time = ts.tv_sec;
+	tb->millitm = (unsigned short)(ts.tv_nsec / 1000000);
+	tb->timezone = 0;
+	tb->dstflag = 0;
+	return 0;
+}

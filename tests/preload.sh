@@ -1,0 +1,137 @@
+#!/bin/sh
+# libuclock-preload.so and `uclock run` with real, unmodified programs:
+# date, python3, perl and a C program calling each interposed function,
+# their readings against raw system calls; unserved and invalid clock ids as
+# without the shim; the --stats line; a static program detected; threads,
+# fork and exec under the shim.
+BUILD=${BUILD:-build}
+U="$BUILD/uclock"
+C="$BUILD/tests/helpers/clock_calls"
+SHIM="$(cd "$BUILD" && pwd)/libuclock-preload.so"
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+ok() { printf '  ok: %s\n' "$1"; }
+bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
+stats_of() { grep '^uclock: ' "$1" | tail -1; }
+served() { stats_of "$1" | sed 's/uclock: \([0-9]*\) calls served.*/\1/'; }
+passed() { stats_of "$1" | sed 's/.* \([0-9]*\) passed to the kernel/\1/'; }
+
+echo "== the shim exports the C library's clock calls, nothing else"
+exports=$(nm -D --defined-only "$SHIM" | awk '{print $3}' | sort | tr '\n' ' ')
+[ "$exports" = "__clock_gettime __gettimeofday clock_getres clock_gettime ftime gettimeofday time timespec_get " ] &&
+	ok "exports: $exports" || bad "exports: $exports"
+
+echo "== a C program calling each interposed function"
+"$U" run --stats "$C" check > "$tmp/check" 2>&1
+[ $? = 0 ] && grep -q "every call within raw system calls" "$tmp/check" &&
+	ok "clock_gettime (5 clocks + coarse), gettimeofday, time, timespec_get, ftime, the timezone" ||
+	{ bad "check under the shim"; cat "$tmp/check"; }
+[ "$(served "$tmp/check")" -gt 100000 ] 2>/dev/null && ok "$(stats_of "$tmp/check")" ||
+	bad "stats: $(stats_of "$tmp/check")"
+
+echo "== unserved and invalid clock ids: as without the shim"
+"$C" errno > "$tmp/plain"
+LD_PRELOAD="$SHIM" "$C" errno > "$tmp/shim"
+cmp -s "$tmp/plain" "$tmp/shim" && ok "result and errno of clock_gettime and clock_getres for ids -20..39" ||
+	{ bad "errno differs"; diff "$tmp/plain" "$tmp/shim" | head; }
+LD_PRELOAD="$SHIM" "$C" null > "$tmp/null" && ok "a NULL result: the system call's answer, not a crash" ||
+	{ bad "NULL results"; cat "$tmp/null"; }
+
+echo "== the stats line counts the calls"
+"$U" run --stats "$C" count 5000 > "$tmp/count" 2>&1
+calls=$(grep '^calls=' "$tmp/count" | cut -d= -f2)
+s=$(served "$tmp/count"); p=$(passed "$tmp/count")
+[ -n "$calls" ] && [ $((s + p)) = "$calls" ] && [ "$s" -ge 5000 ] &&
+	ok "$calls calls made, $s + $p counted" || bad "counted $s + $p, made $calls"
+grep -q '^uclock: [0-9]* calls served in user space, [0-9]* passed to the kernel$' "$tmp/count" &&
+	ok "the line's form" || bad "line form: $(stats_of "$tmp/count")"
+
+echo "== date"
+before=$(date +%s%N)
+now=$("$U" run -- date +%s%N)
+after=$(date +%s%N)
+[ "$now" -ge "$before" ] && [ "$now" -le "$after" ] && ok "date +%s%N under the shim: $now" ||
+	bad "date: $before $now $after"
+"$U" run --stats -- date > /dev/null 2> "$tmp/date"
+stats_of "$tmp/date" | grep -q 'calls served' && ok "date: $(stats_of "$tmp/date")" || bad "date stats"
+
+echo "== python3"
+if command -v python3 >/dev/null; then
+	"$U" run --stats python3 - > "$tmp/py" 2>&1 <<'PY'
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+class Timespec(ctypes.Structure):
+    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+def raw(clock):
+    ts = Timespec()
+    assert libc.syscall(228, clock, ctypes.byref(ts)) == 0   # SYS_clock_gettime
+    return ts.sec * 10**9 + ts.nsec
+assert "libuclock-preload.so" in os.environ.get("LD_PRELOAD", "")
+bad = 0
+for i in range(20000):
+    a = raw(0); v = time.time_ns(); b = raw(0)
+    bad += not (a - 100 <= v <= b + 100)
+    a = raw(1); v = time.monotonic_ns(); b = raw(1)
+    bad += not (a - 100 <= v <= b + 100)
+print("python: %d readings outside the system calls' brackets" % bad)
+raise SystemExit(1 if bad else 0)
+PY
+	[ $? = 0 ] && ok "$(grep '^python' "$tmp/py"); $(stats_of "$tmp/py")" || { bad "python3"; cat "$tmp/py"; }
+else
+	echo "  (python3 not installed)"
+fi
+
+echo "== perl"
+if command -v perl >/dev/null && perl -MTime::HiRes -e 1 2>/dev/null; then
+	"$U" run --stats perl - > "$tmp/pl" 2>&1 <<'PL'
+use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC CLOCK_REALTIME);
+sub raw { my $ts = pack("qq", 0, 0); syscall(228, $_[0], $ts) == 0 or die; my ($s, $n) = unpack("qq", $ts); return $s * 1e9 + $n; }
+my $bad = 0;
+for (1 .. 20000) {
+	my $a = raw(1); my $v = clock_gettime(CLOCK_MONOTONIC) * 1e9; my $b = raw(1);
+	# perl's clock_gettime returns seconds as a double: microsecond-ish precision
+	$bad++ unless $v >= $a - 1000 && $v <= $b + 1000;
+	$a = raw(0); $v = Time::HiRes::time() * 1e9; $b = raw(0);
+	$bad++ unless $v >= $a - 1000 && $v <= $b + 1000;
+}
+print "perl: $bad readings outside the system calls' brackets\n";
+exit($bad ? 1 : 0);
+PL
+	[ $? = 0 ] && ok "$(grep '^perl' "$tmp/pl"); $(stats_of "$tmp/pl")" || { bad "perl"; cat "$tmp/pl"; }
+else
+	echo "  (perl with Time::HiRes not installed)"
+fi
+
+echo "== threads, fork and exec under the shim"
+LD_PRELOAD="$SHIM" "$C" threads > "$tmp/threads" && ok "$(cat "$tmp/threads")" || { bad "threads"; cat "$tmp/threads"; }
+"$U" run --stats sh -c "\"$C\" count 100 && \"$C\" count 100" > "$tmp/exec" 2>&1
+calls=$(grep '^calls=' "$tmp/exec" | cut -d= -f2 | awk '{ s += $1 } END { print s }')
+s=$(served "$tmp/exec"); p=$(passed "$tmp/exec")
+[ -n "$calls" ] && [ $((s + p)) -ge "$calls" ] && ok "two exec'd children counted on one line: $s + $p >= $calls" ||
+	bad "exec: $(cat "$tmp/exec")"
+
+echo "== a program the shim cannot reach"
+if cc -static -O1 -o "$tmp/static" tests/helpers/clock_calls.c -lpthread 2>/dev/null; then
+	"$U" run --stats "$tmp/static" count 10 > "$tmp/static.out" 2>&1
+	grep -q "is statically linked" "$tmp/static.out" && ok "static: $(grep 'statically' "$tmp/static.out")" ||
+		{ bad "static binary not detected"; cat "$tmp/static.out"; }
+	[ "$(served "$tmp/static.out")" = 0 ] && ok "and no call is claimed served" || bad "static: $(stats_of "$tmp/static.out")"
+else
+	echo "  (no static libc: static case not run)"
+fi
+
+echo "== uclock run's own behaviour"
+"$U" run > /dev/null 2>&1; [ $? = 2 ] && ok "no program: exit 2" || bad "no program"
+"$U" run --bogus true > /dev/null 2>&1; [ $? = 2 ] && ok "bad option: exit 2" || bad "bad option"
+"$U" run no-such-program-anywhere > /dev/null 2>&1; [ $? = 127 ] && ok "missing program: exit 127" || bad "missing program"
+"$U" run sh -c 'exit 7'; [ $? = 7 ] && ok "the program's exit status" || bad "exit status"
+"$U" run --stats sh -c 'exit 5' 2>/dev/null; [ $? = 5 ] && ok "the program's exit status with --stats" || bad "exit status --stats"
+"$U" run sh -c 'echo "$LD_PRELOAD"' | grep -q 'libuclock-preload.so' && ok "LD_PRELOAD set for the program" || bad "LD_PRELOAD"
+LD_PRELOAD=/lib/x86_64-linux-gnu/libc.so.6 "$U" run sh -c 'echo "$LD_PRELOAD"' | grep -q 'libuclock-preload.so:/lib' &&
+	ok "an existing LD_PRELOAD is kept" || bad "existing LD_PRELOAD"
+UCLOCK_PRELOAD=/nonexistent "$U" run true 2>/dev/null; [ $? = 1 ] && ok "shim not found: exit 1" || bad "shim not found"
+
+[ $fail = 0 ] && echo "preload: all checks passed" || echo "preload: failures above"
+exit $fail
