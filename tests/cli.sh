@@ -87,7 +87,7 @@ if command -v groff >/dev/null; then
 	groff -man -Tutf8 -ww -z man/uclock.1 2>"$tmp/groff"
 	[ ! -s "$tmp/groff" ] && ok "uclock.1 renders without warnings" ||
 		{ bad "uclock.1 warnings"; cat "$tmp/groff"; }
-	for cmd in info vdso bench check verify watch; do
+	for cmd in info vdso bench check verify watch run; do
 		grep -q "^\.B $cmd" man/uclock.1 || bad "uclock.1 documents $cmd"
 	done
 else
