@@ -49,7 +49,8 @@ TEST_SRC := $(filter-out tests/sim.c tests/check.c,$(wildcard tests/*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
 # Programs the test scripts run (not tests themselves).
-HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c)) \
+	$(patsubst tests/helpers/lib/%.c,$(BUILD)/tests/helpers/lib%.so,$(wildcard tests/helpers/lib/*.c))
 
 .PHONY: all lib test run bench bench-shared fuzz install uninstall clean
 all: lib $(CLI) $(DAEMON) $(PRELOAD)
@@ -110,6 +111,10 @@ LINKING_SCRIPTS := header install static preload
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(STATIC) include/uclock.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
+
+$(BUILD)/tests/helpers/lib%.so: tests/helpers/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -shared $< -o $@
 
 test: all $(TEST_BIN) $(HELPER_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" CXX="$(CXX)" \

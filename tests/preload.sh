@@ -104,6 +104,12 @@ else
 	echo "  (perl with Time::HiRes not installed)"
 fi
 
+echo "== before the shim's own constructor has run"
+EARLY="$(cd "$BUILD" && pwd)/tests/helpers/libearly_ctor.so"
+LD_PRELOAD="$SHIM:$EARLY" /bin/true 2> "$tmp/early"
+grep -q "early constructor: right" "$tmp/early" && ok "a library constructor's clock calls, answered right" ||
+	{ bad "early constructor"; cat "$tmp/early"; }
+
 echo "== threads, fork and exec under the shim"
 LD_PRELOAD="$SHIM" "$C" threads > "$tmp/threads" && ok "$(cat "$tmp/threads")" || { bad "threads"; cat "$tmp/threads"; }
 "$U" run --stats sh -c "\"$C\" count 100 && \"$C\" count 100" > "$tmp/exec" 2>&1
