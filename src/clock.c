@@ -241,67 +241,96 @@ static __attribute__((noinline)) int slow_ts(enum slot slot, struct timespec *ts
 	return 0;
 }
 
-/*
- * The read path of uclock_gettime(): the header's, with an ordered counter
- * read, any served clock, and the base kept as a timespec so that nothing
- * but a multiply follows the counter read (rdtscp waits for the previous
- * call's arithmetic: a long chain there costs every call).  Specialised per
- * slot by the compiler.
- */
-static inline __attribute__((always_inline)) int read_ts(enum slot slot,
-							 struct timespec *ts)
+/* Out of line, for gettimeofday: warm-up, kernel mode, stale parameters. */
+static __attribute__((noinline)) int slow_tv(struct timeval *tv)
 {
-	/* In-process, the page's address is a constant: no load before the
-	 * page's own, which the ordered counter read waits for. */
-	const struct uclock__page *p = UCLOCK__LIKELY(!uclock__attached())
-					       ? &global_page
-					       : uclock__active();
+	struct timespec ts;
 
-	if (UCLOCK__UNLIKELY(!ts)) {
-		errno = EFAULT;
+	if (slow_ts(SLOT_REAL, &ts) != 0)
 		return -1;
-	}
+	tv->tv_sec = ts.tv_sec;
+	tv->tv_usec = (suseconds_t)((uint32_t)ts.tv_nsec / 1000);
+	return 0;
+}
+
+/*
+ * The read path of uclock_gettime() and uclock_gettimeofday(): the
+ * header's, with an ordered counter read, any served clock, and the base
+ * kept as a timespec so that nothing but a multiply follows the counter
+ * read (rdtscp waits for the previous call's arithmetic: a long chain
+ * there costs every call).  The line's slope and base are loaded after the
+ * counter read (they still come before the re-check), and a stale counter
+ * is sent out of line at once, so that few values are live at a time: the
+ * fast path saves no register.  Every way out of line is a tail call.  Specialised per slot, and for a timeval, by the
+ * compiler.
+ */
+static inline __attribute__((always_inline)) int
+read_page(const struct uclock__page *p, enum slot slot, struct timespec *ts,
+	  struct timeval *tv)
+{
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
 		const struct uclock__copy *c = uclock__copy_at(p, seq);
 		int raw = slot == SLOT_RAW;
 		uint64_t last = __atomic_load_n(&c->cycle_last, UCLOCK__FIELD);
 		uint64_t limit = __atomic_load_n(&c->limit, UCLOCK__FIELD);
+
+		/* Kernel mode, warm-up: no counter read at all. */
+		if (UCLOCK__UNLIKELY(limit == 0))
+			break;
+		uint64_t delta = ordered_tsc() - last;
+		/* Stale (or torn: the slow path is right either way). */
+		if (UCLOCK__UNLIKELY(delta >= limit))
+			break;
 		uint64_t mult = raw ? __atomic_load_n(&c->raw_mult, UCLOCK__FIELD)
 				    : __atomic_load_n(&c->mult, UCLOCK__FIELD);
 		uint64_t frac = raw ? __atomic_load_n(&c->raw_frac, UCLOCK__FIELD)
 				    : __atomic_load_n(&c->frac, UCLOCK__FIELD);
 		int64_t sec = __atomic_load_n(&c->sec[slot], UCLOCK__FIELD);
 		uint64_t nsec = __atomic_load_n(&c->nsec[slot], UCLOCK__FIELD);
-
-		/* Kernel mode, warm-up: no counter read at all. */
-		if (UCLOCK__UNLIKELY(limit == 0))
-			return slow_ts(slot, ts);
-		uint64_t delta = ordered_tsc() - last;
 		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;
-		if (UCLOCK__UNLIKELY(delta >= limit))
-			return slow_ts(slot, ts);
 		nsec += (uint64_t)uclock__line(0, frac, mult, delta);
 		/* At most a span past the base: a subtraction or two. */
 		while (UCLOCK__UNLIKELY(nsec >= NSEC_PER_SEC)) {
 			nsec -= NSEC_PER_SEC;
 			sec++;
 		}
-		ts->tv_sec = (time_t)sec;
-		ts->tv_nsec = (long)nsec;
+		if (tv) {
+			tv->tv_sec = (time_t)sec;
+			tv->tv_usec = (suseconds_t)((uint32_t)nsec / 1000);
+		} else {
+			ts->tv_sec = (time_t)sec;
+			ts->tv_nsec = (long)nsec;
+		}
 		return 0;
 	}
+	return tv ? slow_tv(tv) : slow_ts(slot, ts);
 }
 
-/* One function per clock, so that each path saves only what it uses and
- * uclock_gettime() itself is a jump. */
-#define GETTIME(name, slot)                                                  \
-	static __attribute__((noinline)) int name(struct timespec *ts)       \
+/*
+ * One reader per clock (and one for gettimeofday), so that each path keeps
+ * only what it uses and uclock_gettime() itself is a jump; the shared
+ * page's reader is its own function, so that the in-process one, with the
+ * page at a constant address, uses no register the other needs.
+ */
+#define READER(name, slot, arg_type, ts_arg, tv_arg)                          \
+	static __attribute__((noinline)) int name##_shared(arg_type *a)      \
 	{                                                                    \
-		return read_ts(slot, ts);                                    \
+		return read_page(uclock__active(), slot, ts_arg, tv_arg);    \
+	}                                                                    \
+	static __attribute__((noinline)) int name(arg_type *a)               \
+	{                                                                    \
+		if (UCLOCK__UNLIKELY(!a)) {                                  \
+			errno = EFAULT;                                      \
+			return -1;                                           \
+		}                                                            \
+		if (UCLOCK__UNLIKELY(uclock__attached()))                    \
+			return name##_shared(a);                             \
+		return read_page(&global_page, slot, ts_arg, tv_arg);        \
 	}
+#define GETTIME(name, slot) READER(name, slot, struct timespec, a, NULL)
 GETTIME(gettime_real, SLOT_REAL)
 GETTIME(gettime_mono, SLOT_MONO)
 GETTIME(gettime_raw, SLOT_RAW)
@@ -313,53 +342,57 @@ GETTIME(gettime_tai, SLOT_TAI)
  * it with one load.  For these two ids the vDSO never fails (it has no
  * counter to distrust), so its answer is returned as is: a tail call.
  */
-static __attribute__((noinline)) int gettime_coarse(clockid_t clock,
-						    struct timespec *ts)
+static inline __attribute__((always_inline)) int gettime_coarse(clockid_t clock,
+								struct timespec *ts)
 {
 	int (*fn)(clockid_t, struct timespec *) =
 		__atomic_load_n(&uclock__kernel.clock_gettime, __ATOMIC_RELAXED);
 
-	if (UCLOCK__UNLIKELY(!ts)) {
-		errno = EFAULT;
-		return -1;
-	}
-	if (UCLOCK__LIKELY(fn != NULL))
+	if (UCLOCK__LIKELY(fn != NULL && ts != NULL))
 		return fn(clock, ts);
+	/* No vDSO (a system call), or NULL: the kernel's EFAULT. */
 	return uclock__kernel_gettime_slow(clock, ts);
 }
 
+/* The coarse ids are tested first: they are the cheapest calls, and a
+ * jump through the switch's table would be a fifth of their cost. */
 UCLOCK_API int uclock_gettime(clockid_t clock, struct timespec *ts)
 {
+	if ((unsigned)clock - CLOCK_REALTIME_COARSE <= 1u)
+		return gettime_coarse(clock, ts);
 	switch (clock) {
 	case CLOCK_REALTIME: return gettime_real(ts);
 	case CLOCK_MONOTONIC: return gettime_mono(ts);
 	case CLOCK_MONOTONIC_RAW: return gettime_raw(ts);
 	case CLOCK_BOOTTIME: return gettime_boot(ts);
 	case CLOCK_TAI: return gettime_tai(ts);
-	case CLOCK_REALTIME_COARSE:
-	case CLOCK_MONOTONIC_COARSE: return gettime_coarse(clock, ts);
 	default: return uclock__kernel_gettime(clock, ts);
 	}
 }
 
-static __attribute__((noinline)) int gettimeofday_tv(struct timeval *tv)
-{
-	struct timespec ts;
+READER(gettimeofday_tv, SLOT_REAL, struct timeval, NULL, a)
 
-	if (UCLOCK__UNLIKELY(read_ts(SLOT_REAL, &ts) != 0))
+static __attribute__((noinline)) int gettimeofday_tz(struct timeval *tv,
+						     struct timezone *tz)
+{
+	if (uclock__kernel_gettimeofday(NULL, tz) != 0)
 		return -1;
-	tv->tv_sec = ts.tv_sec;
-	tv->tv_usec = (suseconds_t)((uint32_t)ts.tv_nsec / 1000);
-	return 0;
+	return tv ? gettimeofday_tv(tv) : 0;
 }
 
 /* The timezone is the kernel's (settimeofday may change it): asked only
- * when wanted, so that the common call is a jump to the reader above. */
+ * when wanted.  The common call is the reader itself, inlined here: the
+ * vDSO's gettimeofday is called straight (glibc resolves it to the vDSO),
+ * so there is no jump to spare. */
 UCLOCK_API int uclock_gettimeofday(struct timeval *tv, struct timezone *tz)
 {
-	if (UCLOCK__UNLIKELY(tz != NULL) && uclock__kernel_gettimeofday(NULL, tz) != 0)
-		return -1;
-	return UCLOCK__LIKELY(tv != NULL) ? gettimeofday_tv(tv) : 0;
+	if (UCLOCK__UNLIKELY(tz != NULL))
+		return gettimeofday_tz(tv, tz);
+	if (UCLOCK__UNLIKELY(tv == NULL))
+		return 0;
+	if (UCLOCK__UNLIKELY(uclock__attached()))
+		return gettimeofday_tv_shared(tv);
+	return read_page(&global_page, SLOT_REAL, NULL, tv);
 }
 
 /* The last tick's second, as the kernel's time(): never ahead of
@@ -382,8 +415,14 @@ UCLOCK_API int uclock_getres(clockid_t clock, struct timespec *res)
 	return (int)syscall(SYS_clock_getres, clock, res);
 }
 
+/* The vDSO's answer, called straight once it has been found. */
 UCLOCK_API int uclock_getcpu(unsigned *cpu, unsigned *node)
 {
+	int (*fn)(unsigned *, unsigned *, void *) =
+		__atomic_load_n(&uclock__kernel.getcpu, __ATOMIC_RELAXED);
+
+	if (UCLOCK__LIKELY(fn != NULL))
+		return fn(cpu, node, NULL);
 	return uclock__kernel_getcpu(cpu, node);
 }
 

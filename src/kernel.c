@@ -41,10 +41,11 @@ void uclock__kernel_init(void)
 	struct uclock_elf elf;
 	const void *image;
 	size_t size;
-	const char *env = secure_getenv("UCLOCK_VDSO");
+	const char *env;
 
 	if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
 		return;
+	env = secure_getenv("UCLOCK_VDSO");
 	image = uclock__vdso_image(&size);
 	if (image && !(env && strcmp(env, "off") == 0) &&
 	    uclock__elf_open(&elf, image, size) == 0) {
