@@ -291,7 +291,7 @@ read_page(const struct uclock__page *p, enum slot slot, struct timespec *ts,
 		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;
-		nsec += (uint64_t)uclock__line(0, frac, mult, delta);
+		nsec += (uint64_t)uclock__line_near(0, frac, mult, delta);
 		/* At most a span past the base: a subtraction or two. */
 		while (UCLOCK__UNLIKELY(nsec >= NSEC_PER_SEC)) {
 			nsec -= NSEC_PER_SEC;

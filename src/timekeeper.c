@@ -396,6 +396,20 @@ static void split_bases(struct uclock__copy *c)
 	}
 }
 
+/*
+ * The fast readers evaluate the line in 64 bits (uclock__line_near): below
+ * the limit, delta * mult + frac must not overflow, for either slope.
+ * Spans of seconds come near that; past it, readers take the slow path.
+ */
+static uint64_t near_limit(uint64_t limit, const struct line *mono,
+			   const struct line *raw)
+{
+	uint64_t mult = mono->mult > raw->mult ? mono->mult : raw->mult;
+	uint64_t cap = (UINT64_MAX - UINT32_MAX) / (mult ? mult : 1);
+
+	return limit < cap ? limit : cap;
+}
+
 static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 				      const struct line *mono,
 				      const struct line *raw, int64_t span_ns)
@@ -408,7 +422,7 @@ static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 	c.mask = tk->ops.mask;
 	/* The inline readers do not mask: a narrower counter is read by the
 	 * slow path only, which uses hard / 2. */
-	c.limit = tk->ops.mask == UINT64_MAX ? limit : 0;
+	c.limit = tk->ops.mask == UINT64_MAX ? near_limit(limit, mono, raw) : 0;
 	c.hard = 2 * limit;
 	c.mode = UCLOCK_MODE_COUNTER;
 	set_line(&c.base_mono, &c.frac, &c.mult, mono);

@@ -90,6 +90,11 @@ static void check_flip(struct sim *s)
 	int64_t after = uclock__line(cur->base_mono, cur->frac, cur->mult, d_new);
 	int64_t raw_before = uclock__line(old->base_raw, old->raw_frac, old->raw_mult, d_old);
 	int64_t raw_after = uclock__line(cur->base_raw, cur->raw_frac, cur->raw_mult, d_new);
+	/* The fast readers' 64-bit evaluation holds up to the limit. */
+	CHECK((unsigned __int128)cur->limit * cur->mult + cur->frac <= UINT64_MAX &&
+		      (unsigned __int128)cur->limit * cur->raw_mult + cur->raw_frac <=
+			      UINT64_MAX,
+	      "limit %llu overflows the 64-bit line", (unsigned long long)cur->limit);
 	CHECK(after >= before, "update moved MONOTONIC back by %lld ns",
 	      (long long)(before - after));
 	CHECK(raw_after >= raw_before, "update moved MONOTONIC_RAW back by %lld ns",

@@ -1,7 +1,8 @@
 /*
  * Steady state on a simulated machine: warm-up hands out the kernel's time,
  * then the counter serves every clock within a few ns of the kernel, with
- * dense and sparse readers, a CPU slightly behind, and after hours idle.
+ * dense and sparse readers, a CPU slightly behind, after hours idle, and
+ * with updates seconds apart.
  */
 #include <stdio.h>
 
@@ -129,8 +130,33 @@ static void interrupted_writer(void)
 	       (long long)s.max_err[SLOT_MONO], (unsigned long long)s.tk.updates);
 }
 
+/*
+ * Updates seconds apart on a fast counter: a span's worth of ticks times
+ * the slope no longer fits the fast readers' 64-bit evaluation, so the
+ * limit is cut short of the span (check_flip() checks every copy).
+ */
+static void long_interval(void)
+{
+	struct sim s;
+
+	sim_init(&s, 5.0e9, UINT64_MAX, 8000 * MS);
+	warm_up(&s);
+	/* Accuracy is not the point here (the line is extrapolated over
+	 * seconds from a rate measured over milliseconds): the bound is loose. */
+	int64_t worst = sim_worst(&s, 60, 1000 * MS);
+	printf("8 s interval: worst %lld ns over %llu updates\n", (long long)worst,
+	       (unsigned long long)s.tk.updates);
+	CHECK(worst < 5000, "8 s interval: %lld ns off the kernel", (long long)worst);
+	const struct uclock__copy *c = uclock__copy_at(&s.page, s.page.seq);
+	CHECK(c->mode == UCLOCK_MODE_COUNTER && c->limit > 0 && c->limit < c->hard / 2,
+	      "limit cut short of the span: %llu of %llu ticks",
+	      (unsigned long long)c->limit, (unsigned long long)c->hard / 2);
+	CHECK(s.flips_checked > 0, "flips checked");
+}
+
 int main(void)
 {
+	long_interval();
 	interrupted_writer();
 	back_to_back();
 	dense_and_sparse();
