@@ -55,8 +55,7 @@ static void count(int user_space)
 {
 	static __thread char stripe_anchor;
 
-	if (__builtin_expect(stats != NULL, 0))
-		uclock__run_count(stats, &stripe_anchor, user_space);
+	uclock__run_count(stats, &stripe_anchor, user_space);
 }
 
 static int served_fine(clockid_t clock)
@@ -79,15 +78,44 @@ static int from_page(void)
 	return c.mode == UCLOCK_MODE_COUNTER;
 }
 
-EXPORT int clock_gettime(clockid_t clock, struct timespec *ts)
+/*
+ * Counted calls go out of line, so that an uncounted one is a test and a
+ * jump into uclock: nothing of the shim's own stays on the stack.
+ */
+static __attribute__((noinline)) int counted_gettime(clockid_t clock,
+						     struct timespec *ts)
 {
 	/* uclock passes the ids it does not serve to the kernel as glibc
 	 * does (its vDSO, else the system call), errno included. */
 	int rc = uclock_gettime(clock, ts);
 
-	if (__builtin_expect(stats != NULL, 0))
-		count(served(clock) && (!served_fine(clock) || from_page()));
+	count(served(clock) && (!served_fine(clock) || from_page()));
 	return rc;
+}
+
+static __attribute__((noinline)) int counted_gettimeofday(struct timeval *tv,
+							  void *tz)
+{
+	int rc = uclock_gettimeofday(tv, tz);
+
+	count(from_page());
+	return rc;
+}
+
+static __attribute__((noinline)) time_t counted_time(time_t *t)
+{
+	/* The kernel's tick, read by its vDSO. */
+	count(1);
+	return uclock_time(t);
+}
+
+#define COUNTED() __builtin_expect(__atomic_load_n(&stats, __ATOMIC_RELAXED) != NULL, 0)
+
+EXPORT int clock_gettime(clockid_t clock, struct timespec *ts)
+{
+	if (COUNTED())
+		return counted_gettime(clock, ts);
+	return uclock_gettime(clock, ts);
 }
 
 EXPORT int __clock_gettime(clockid_t clock, struct timespec *ts)
@@ -97,11 +125,9 @@ EXPORT int __clock_gettime(clockid_t clock, struct timespec *ts)
 
 EXPORT int gettimeofday(struct timeval *tv, void *tz)
 {
-	int rc = uclock_gettimeofday(tv, tz);
-
-	if (__builtin_expect(stats != NULL, 0))
-		count(from_page());
-	return rc;
+	if (COUNTED())
+		return counted_gettimeofday(tv, tz);
+	return uclock_gettimeofday(tv, tz);
 }
 
 EXPORT int __gettimeofday(struct timeval *tv, void *tz)
@@ -111,8 +137,8 @@ EXPORT int __gettimeofday(struct timeval *tv, void *tz)
 
 EXPORT time_t time(time_t *t)
 {
-	/* The kernel's tick, read by its vDSO. */
-	count(1);
+	if (COUNTED())
+		return counted_time(t);
 	return uclock_time(t);
 }
 
