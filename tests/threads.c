@@ -95,7 +95,9 @@ int main(void)
 	CHECK(own_back == 0, "%ld readings went back within a thread", own_back);
 	CHECK(st.mode == UCLOCK_MODE_COUNTER || st.mode == UCLOCK_MODE_KERNEL ||
 	      st.mode == UCLOCK_MODE_SHARED, "ended in mode %s", st.mode_name);
-	CHECK(st.mode != UCLOCK_MODE_COUNTER || st.updates > 1000,
+	/* Hundreds at least: under ThreadSanitizer an update takes
+	 * milliseconds, not 20 us, so the count there is in the hundreds. */
+	CHECK(st.mode != UCLOCK_MODE_COUNTER || st.updates > 100,
 	      "only %llu updates: the readers did not race the writer",
 	      (unsigned long long)st.updates);
 	return check_done("threads");

@@ -6,7 +6,8 @@
 # exec children; many readers at once; a clean stop.  (Every wait names
 # its processes: a bare wait would wait for the daemon too.)
 BUILD=${BUILD:-build}
-D="$BUILD/uclockd"
+# UCLOCKD: another build's daemon (the sanitizer runs pass the plain one).
+D="${UCLOCKD:-$BUILD/uclockd}"
 R="$BUILD/tests/helpers/page_reader"
 fail=0
 tmp=$(mktemp -d)
@@ -33,6 +34,8 @@ start() {
 	bad "uclockd did not start"; cat "$tmp/daemon.log"
 	return 1
 }
+# Readers spin on every CPU; the daemon, which the unit runs at real-time
+# priority, here only gets the CPU first if they are niced.
 field() { grep "^$1=" "$2" | cut -d= -f2-; }
 
 echo "== start, attach, agree with the kernel"
@@ -44,7 +47,7 @@ start || exit 1
 "$BUILD/uclock" info --json > "$tmp/info.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["uclock"]["mode"] == "shared", d["uclock"]' \
 	"$tmp/info.json" && ok "uclock info: uclock.mode = shared" || bad "uclock info mode"
-pids=; for i in 1 2 3; do "$R" run 1 > "$tmp/run.$i" & pids="$pids $!"; done; wait $pids
+pids=; for i in 1 2 3; do nice -n 10 "$R" run 1 > "$tmp/run.$i" & pids="$pids $!"; done; wait $pids
 for i in 1 2 3; do
 	[ "$(field off "$tmp/run.$i")" = 0 ] && [ "$(field back "$tmp/run.$i")" = 0 ] &&
 		[ "$(field modes "$tmp/run.$i")" = shared ] &&
@@ -68,7 +71,7 @@ kill "$slow"; wait "$slow"
 [ $same = 1 ] && ok "tick $t -> $a ns in both processes" || bad "tick $t: $a vs $b"
 
 echo "== the daemon stopped (SIGSTOP), then continued"
-"$R" run 3 > "$tmp/stop" & reader=$!
+nice -n 10 "$R" run 3 > "$tmp/stop" & reader=$!
 sleep 0.5; kill -STOP "$daemon"; sleep 1; kill -CONT "$daemon"; wait $reader
 rc=$?
 modes=$(field modes "$tmp/stop")
@@ -77,7 +80,7 @@ modes=$(field modes "$tmp/stop")
 case $modes in shared,*,shared*) ok "left the page, came back: $modes" ;; *) bad "modes $modes" ;; esac
 
 echo "== the daemon killed (SIGKILL), then started again"
-"$R" run 3 > "$tmp/kill" & reader=$!
+nice -n 10 "$R" run 3 > "$tmp/kill" & reader=$!
 sleep 0.5; kill -9 "$daemon"; wait "$daemon" 2>/dev/null; sleep 0.5
 start
 wait $reader
@@ -100,7 +103,7 @@ sh -c "exec \"$R\" stat" | grep -q '^mode=shared' && ok "an exec'd child attache
 
 echo "== many readers at once"
 pids=; i=0
-while [ $i -lt 8 ]; do "$R" run 1 > "$tmp/many.$i" & pids="$pids $!"; i=$((i + 1)); done
+while [ $i -lt 8 ]; do nice -n 10 "$R" run 1 > "$tmp/many.$i" & pids="$pids $!"; i=$((i + 1)); done
 wait $pids
 i=0; good=0; while [ $i -lt 8 ]; do
 	[ "$(field off "$tmp/many.$i")" = 0 ] && [ "$(field back "$tmp/many.$i")" = 0 ] && good=$((good + 1))
