@@ -48,12 +48,21 @@ start || exit 1
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["uclock"]["mode"] == "shared", d["uclock"]' \
 	"$tmp/info.json" && ok "uclock info: uclock.mode = shared" || bad "uclock info mode"
 pids=; for i in 1 2 3; do nice -n 10 "$R" run 1 > "$tmp/run.$i" & pids="$pids $!"; done; wait $pids
+# Each must attach and read right.  Staying attached for the whole second
+# depends on the daemon keeping up with three readers spinning on two CPUs
+# (a sanitizer's build of it may not: the readers then leave the page, as
+# they must); one at least must.
+throughout=0
 for i in 1 2 3; do
+	modes=$(field modes "$tmp/run.$i")
+	[ "$modes" = shared ] && throughout=$((throughout + 1))
 	[ "$(field off "$tmp/run.$i")" = 0 ] && [ "$(field back "$tmp/run.$i")" = 0 ] &&
-		[ "$(field modes "$tmp/run.$i")" = shared ] &&
-		ok "reader $i: $(field readings "$tmp/run.$i") readings in the kernel's brackets, shared throughout" ||
+		[ "${modes%%,*}" = shared ] &&
+		ok "reader $i: $(field readings "$tmp/run.$i") readings in the kernel's brackets, modes $modes" ||
 		{ bad "reader $i"; cat "$tmp/run.$i"; }
 done
+[ $throughout -ge 1 ] && ok "$throughout of 3 readers on the page throughout" ||
+	bad "no reader stayed on the page"
 
 echo "== two processes convert the same tick to the same time"
 # A second daemon updating once a second: both conversions use one copy
