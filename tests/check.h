@@ -31,6 +31,24 @@ int64_t ts_ns(const struct timespec *ts);
 /* Wall-clock seconds since the first call, for test durations. */
 double elapsed_s(void);
 
+/* Pseudo-random numbers from a fixed seed (xorshift64), for mutation
+ * tests that must repeat: *state must start non-zero. */
+static inline uint64_t check_rng(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
+/* Uniform enough below n (0 when n is 0). */
+static inline uint64_t check_below(uint64_t *state, uint64_t n)
+{
+	return n ? check_rng(state) % n : 0;
+}
+
 /*
  * Run fn in a child process with the given environment additions
  * ("NAME=value" strings, NULL-terminated), before the child touches

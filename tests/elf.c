@@ -813,21 +813,8 @@ static void malformed(void)
 
 /* Part 4: random mutations, from a fixed seed. */
 static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static uint64_t below(uint64_t n)
-{
-	return n ? rng() % n : 0;
-}
+#define rng() check_rng(&rng_state)
+#define below(n) check_below(&rng_state, (n))
 
 static uint64_t interesting(uint64_t old)
 {

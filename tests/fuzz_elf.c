@@ -110,21 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #include "check.h"
 
 static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
-}
-
-static uint64_t below(uint64_t n)
-{
-	return n ? rng() % n : 0;
-}
+#define rng() check_rng(&rng_state)
+#define below(n) check_below(&rng_state, (n))
 
 /* Values that make offsets and counts go wrong: edges and near misses. */
 static uint64_t interesting(uint64_t old, size_t size)
