@@ -48,6 +48,23 @@ expect 1 "$UCLOCK" vdso --dump /nonexistent/dir/x
 expect 0 "$UCLOCK" info --json
 cp "$tmp/out" "$tmp/info.json"
 
+# Bytes from the environment, echoed in the reasons, must come out as valid
+# UTF-8 JSON: ill-formed bytes each as U+FFFD, good characters as they are.
+# UCLOCK_SOURCE: \377 is never UTF-8, \177 (DEL) is escaped, then e-acute,
+# the euro sign and an emoji (2, 3, 4 bytes), a surrogate (\355\240\200)
+# and a code point above U+10FFFF (\364\220\200\200).
+expect 0 env "UCLOCK_SOURCE=$(printf 'x\377y\177\303\251\342\202\254\360\237\230\200\355\240\200\364\220\200\200z')" \
+	"$UCLOCK" info --json
+cp "$tmp/out" "$tmp/bytes-source.json"
+# Cut to 64 bytes by the library, in the middle of the emoji.
+expect 0 env "UCLOCK_SOURCE=$(printf '%062d\360\237\230\200' 0)" "$UCLOCK" info --json
+cp "$tmp/out" "$tmp/bytes-cut.json"
+# UCLOCK_PAGE, looked for when the TSC is used: a 2-byte sequence cut short
+# (\303 then b) and an overlong '/' (\300\257).
+expect 0 env UCLOCK_SOURCE=tsc "UCLOCK_PAGE=$(printf '%s/nopage\303b\300\257c' "$tmp")" \
+	"$UCLOCK" info --json
+cp "$tmp/out" "$tmp/bytes-page.json"
+
 if [ "$mapped" = 0 ]; then
 	echo "note: no vDSO mapped here, listing not compared"
 	expect 1 "$UCLOCK" vdso --dump "$tmp/vdso.so"
@@ -187,6 +204,52 @@ if seen and ours != theirs:
                % (sorted(ours - theirs, key=str), sorted(theirs - ours, key=str)))
 if seen and ours == theirs:
     print("objdump -T: the same %d symbols as uclock vdso --json" % len(ours))
+
+for b in bad:
+    print("FAIL:", b)
+sys.exit(1 if bad else 0)
+EOF
+
+# Read as bytes and decoded strictly: invalid UTF-8 fails, whatever the locale.
+python3 - "$tmp" <<'EOF' || failures=$((failures + 1))
+import json, os, sys
+
+tmp = sys.argv[1]
+bad = []
+
+def load(name):
+    raw = open(os.path.join(tmp, name), "rb").read()
+    try:
+        return raw, json.loads(raw.decode("utf-8"))
+    except ValueError as e:  # UnicodeDecodeError is one
+        bad.append("%s: not UTF-8 JSON: %s" % (name, e))
+        return raw, None
+
+def has(name, obj, key, text):
+    v = obj.get("uclock", {}).get(key)
+    if not isinstance(v, str) or text not in v:
+        bad.append("%s: uclock.%s is %r, without %r" % (name, key, v, text))
+
+raw, info = load("bytes-source.json")
+if info is not None:
+    # \377, then 3 for the surrogate and 4 for the code point too large.
+    has("bytes-source.json", info, "reason",
+        "UCLOCK_SOURCE=x\ufffdy\x7f\u00e9\u20ac\U0001f600"
+        + "\ufffd" * 7 + "z is not")
+    if b"\\u007f" not in raw:
+        bad.append("bytes-source.json: DEL not written as \\u007f")
+
+raw, info = load("bytes-cut.json")
+if info is not None:
+    has("bytes-cut.json", info, "reason",
+        "UCLOCK_SOURCE=" + "0" * 62 + "\ufffd\ufffd is not")
+
+raw, info = load("bytes-page.json")
+if info is not None:
+    if info.get("uclock", {}).get("source") == "tsc":
+        has("bytes-page.json", info, "page_reason", "/nopage\ufffdb\ufffd\ufffdc")
+    else:
+        print("note: the TSC is not used here, UCLOCK_PAGE not looked for")
 
 for b in bad:
     print("FAIL:", b)

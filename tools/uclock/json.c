@@ -29,22 +29,75 @@ void json_close(struct json *j)
 	free(j);
 }
 
-static void quoted(FILE *out, const char *s)
+/*
+ * The length of the well-formed UTF-8 sequence s starts with, or 0 if it
+ * starts none: a stray continuation byte, an overlong form (C0, C1, E0 80-9F,
+ * F0 80-8F), a surrogate (ED A0-BF: U+D800-DFFF), a code point above U+10FFFF
+ * (F4 90-BF, F5-FF), or a sequence cut short (by the string's end too).
+ * The ranges are RFC 3629's table of well-formed sequences (section 4).
+ */
+static int utf8_length(const unsigned char *s)
 {
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	unsigned char lo = 0x80, hi = 0xbf;  /* the second byte's range */
+	int n, i;
 
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * A JSON string, valid UTF-8 whatever the bytes: strings can come from the
+ * environment (UCLOCK_SOURCE, UCLOCK_PAGE, echoed in reasons) or files.
+ * Well-formed sequences are copied.  Each byte that does not start one is
+ * written as U+FFFD, the replacement character: JSON strings hold Unicode
+ * characters, not bytes, so "\u00ff" would claim a different character,
+ * and dropping the byte would hide that anything was there.  One U+FFFD per
+ * byte, going on at the next byte, keeps this simple and never swallows a
+ * good character after a bad byte.  Control characters are escaped, DEL
+ * (U+007F) too: JSON allows it raw, but it is invisible on a terminal.
+ */
+static void quoted(FILE *out, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	fputc('"', out);
+	while (*s) {
+		unsigned char c = *s;
+		int n = utf8_length(s);
+
+		if (n == 0) {
+			fputs("\\ufffd", out);
+			s++;
+			continue;
+		}
 		if (c == '"' || c == '\\')
 			fprintf(out, "\\%c", c);
 		else if (c == '\n')
 			fputs("\\n", out);
 		else if (c == '\t')
 			fputs("\\t", out);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			fprintf(out, "\\u%04x", c);
 		else
-			fputc(c, out);
+			fwrite(s, 1, n, out);
+		s += n;
 	}
 	fputc('"', out);
 }
