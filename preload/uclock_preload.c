@@ -7,13 +7,16 @@
  * then asks the kernel as glibc would), in threads, signal handlers, fork
  * children, and across exec (LD_PRELOAD is inherited).
  *
- * With UCLOCK_RUN_STATS_FD set (by `uclock run --stats`), each call is
- * counted in a page shared by every process of the run.
+ * With UCLOCK_RUN_STATS set (by `uclock run --stats`), each call is counted
+ * in a page shared by every process of the run, if the descriptor it names
+ * is still that page (see run_stats()).
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/timeb.h>
 #include <time.h>
@@ -35,18 +38,53 @@ static gettime_fn libc_clock_getres;
 static timespec_get_fn libc_timespec_get;
 static struct uclock_run_stats *stats;
 
+/*
+ * The page `uclock run --stats` made, or NULL.  The descriptor named in
+ * UCLOCK_RUN_STATS is inherited by every process of the run, and any of
+ * them may since have reused its number (`exec 3<>file`, a lock file):
+ * only the object `uclock run` made is mapped, nothing else.  Until the
+ * mapping the checks only look (fcntl F_GET_SEALS and fstat change
+ * nothing); a descriptor that fails them is left alone, never closed.
+ */
+static struct uclock_run_stats *run_stats(void)
+{
+	const int sealed = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW;
+	struct uclock_run_stats *s;
+	struct stat st;
+	uint64_t dev, ino;
+	int fd, seals;
+
+	if (uclock__run_stats_parse(getenv(UCLOCK_RUN_STATS_ENV), &fd, &dev, &ino) != 0)
+		return NULL;
+	/* Only a memfd created with sealing allowed can carry these seals
+	 * (every other file has none, or F_SEAL_SEAL alone).  Sealed first:
+	 * the size checked next cannot shrink after, so the mapping cannot
+	 * fault.  Writes are not sealed: the counters are written. */
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & sealed) != sealed ||
+	    (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+		return NULL;
+	/* The very object `uclock run` made, and large enough. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_dev != dev ||
+	    (uint64_t)st.st_ino != ino || st.st_size < (off_t)sizeof(*s))
+		return NULL;
+	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	/* Laid out as this shim counts (set by `uclock run` before sealing). */
+	if (s->magic != UCLOCK_RUN_STATS_MAGIC || s->version != UCLOCK_RUN_STATS_VERSION ||
+	    s->size != sizeof(*s)) {
+		munmap(s, sizeof(*s));
+		return NULL;
+	}
+	return s;
+}
+
 __attribute__((constructor)) static void resolve(void)
 {
-	const char *fd = getenv("UCLOCK_RUN_STATS_FD");
-
 	libc_clock_getres = (gettime_fn)dlsym(RTLD_NEXT, "clock_getres");
 	libc_timespec_get = (timespec_get_fn)dlsym(RTLD_NEXT, "timespec_get");
-	if (fd) {
-		void *map = mmap(NULL, sizeof(*stats), PROT_READ | PROT_WRITE, MAP_SHARED,
-				 atoi(fd), 0);
-		if (map != MAP_FAILED)
-			stats = map;
-	}
+	__atomic_store_n(&stats, run_stats(), __ATOMIC_RELAXED);
 }
 
 /* Where this call was answered: uclock's own page (or the vDSO's tick, for

@@ -3,10 +3,13 @@
 # date, python3, perl and a C program calling each interposed function,
 # their readings against raw system calls; unserved and invalid clock ids as
 # without the shim; the --stats line; a static program detected; threads,
-# fork and exec under the shim.
+# fork and exec under the shim; the --stats page mapped only when the
+# descriptor named is still uclock run's (never a file the program reused it
+# for).
 BUILD=${BUILD:-build}
 U="$BUILD/uclock"
 C="$BUILD/tests/helpers/clock_calls"
+H="$BUILD/tests/helpers/stats_fd"
 SHIM="$(cd "$BUILD" && pwd)/libuclock-preload.so"
 fail=0
 tmp=$(mktemp -d)
@@ -117,6 +120,81 @@ calls=$(grep '^calls=' "$tmp/exec" | cut -d= -f2 | awk '{ s += $1 } END { print 
 s=$(served "$tmp/exec"); p=$(passed "$tmp/exec")
 [ -n "$calls" ] && [ $((s + p)) -ge "$calls" ] && ok "two exec'd children counted on one line: $s + $p >= $calls" ||
 	bad "exec: $(cat "$tmp/exec")"
+
+echo "== --stats: the shim maps uclock run's page, nothing else"
+# The page: one inherited descriptor, high, named with the object's identity.
+"$U" run --stats sh -c 'echo "$UCLOCK_RUN_STATS"
+	for f in /proc/$$/fd/*; do
+		case $(readlink "$f") in *memfd:uclock-run-stats*) echo "fd ${f##*/} $(stat -L -c %d:%i "$f")" ;; esac
+	done' > "$tmp/where" 2>/dev/null
+value=$(head -1 "$tmp/where"); fd=${value%%:*}
+where=$(grep '^fd ' "$tmp/where" | tr '\n' ' ')
+case $value in
+*[!0-9:]* | '') bad "UCLOCK_RUN_STATS=$value" ;;
+*) [ "$where" = "fd $fd ${value#*:} " ] && [ "$fd" -ge 100 ] &&
+	ok "UCLOCK_RUN_STATS=$value: fd:dev:ino, the page's only descriptor" ||
+	bad "UCLOCK_RUN_STATS=$value, descriptors of the page: $where" ;;
+esac
+
+# Under a descriptor limit of 100 or less, the page goes lower: still counted.
+sh -c 'ulimit -n 50 && exec "$@"' sh "$U" run --stats "$C" count 100 > "$tmp/low" 2>&1
+calls=$(grep '^calls=' "$tmp/low" | cut -d= -f2)
+s=$(served "$tmp/low"); p=$(passed "$tmp/low")
+[ -n "$calls" ] && [ $((s + p)) = "$calls" ] && ok "descriptor limit 50: $calls calls made, $s + $p counted" ||
+	{ bad "descriptor limit 50"; cat "$tmp/low"; }
+
+# A program of the run reuses the numbers (fd 3, as a shell's `exec 3<>`,
+# and the one named, high), then runs a program under the shim: the files
+# are not written, nothing dies, the first program's calls are counted.
+: > "$tmp/empty"
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "line %03d of a file the program owns\n", i }' > "$tmp/content"
+for kind in empty content; do
+	cp "$tmp/$kind" "$tmp/$kind.3"; cp "$tmp/$kind" "$tmp/$kind.named"
+	"$U" run --stats sh -c '"$1" count 100 || exit
+		n=${UCLOCK_RUN_STATS%%:*}
+		exec 3<>"$2"
+		"$3" reuse "${n:-100}" "$4" "$1" count 100' \
+		sh "$C" "$tmp/$kind.3" "$H" "$tmp/$kind.named" > "$tmp/reuse" 2>&1
+	rc=$?
+	first=$(grep -m1 '^calls=' "$tmp/reuse" | cut -d= -f2)
+	all=$(grep '^calls=' "$tmp/reuse" | cut -d= -f2 | awk '{ s += $1 } END { print s }')
+	s=$(served "$tmp/reuse"); p=$(passed "$tmp/reuse")
+	cmp -s "$tmp/$kind" "$tmp/$kind.3" && cmp -s "$tmp/$kind" "$tmp/$kind.named" &&
+		ok "$kind file on fd 3 and on the named fd: unchanged" ||
+		bad "$kind file reusing the descriptor was written to"
+	[ $rc = 0 ] && [ "$(grep -c '^calls=' "$tmp/reuse")" = 2 ] && ok "$kind file: both programs ran (exit 0)" ||
+		{ bad "$kind file: exit $rc"; cat "$tmp/reuse"; }
+	[ -n "$first" ] && [ -n "$s" ] && [ $((s + p)) -ge "$first" ] && [ $((s + p)) -le "$all" ] &&
+		ok "$kind file: $s + $p counted, the first program made $first" ||
+		{ bad "$kind file: counted $s + $p, the first program made $first"; cat "$tmp/reuse"; }
+done
+
+# The variable set by hand, naming a regular file with its own identity.
+for kind in empty content; do
+	cp "$tmp/$kind" "$tmp/fake.$kind"
+	LD_PRELOAD="$SHIM" UCLOCK_RUN_STATS="3:$(stat -c %d:%i "$tmp/fake.$kind")" \
+		"$C" count 100 3<>"$tmp/fake.$kind" > "$tmp/fake" 2>&1
+	rc=$?
+	cmp -s "$tmp/$kind" "$tmp/fake.$kind" && changed=no || changed=yes
+	[ $rc = 0 ] && [ $changed = no ] &&
+		ok "a regular $kind file, its own dev:ino named: not mapped, unchanged" ||
+		{ bad "a regular $kind file named by hand: exit $rc, changed: $changed"; cat "$tmp/fake"; }
+done
+
+# Counters objects almost like uclock run's, and malformed values: refused.
+line=$("$H" fake good "$SHIM" "$C" count 100 | grep '^good: ')
+case $line in
+"good: status=0 counted="*"+"*" changed=yes") [ "$line" != "good: status=0 counted=0+0 changed=yes" ] &&
+	ok "an object made as uclock run makes it: counted (${line#*counted=})" || bad "$line" ;;
+*) bad "an object made as uclock run makes it: $line" ;;
+esac
+refused=""
+for m in unsealed no-sealing seals-unsealed small wrong-magic wrong-version wrong-ino wrong-dev \
+	trailing extra missing empty-field space plus fd-overflow ino-overflow; do
+	line=$("$H" fake $m "$SHIM" "$C" count 100 | grep "^$m: ")
+	[ "$line" = "$m: status=0 counted=0+0 changed=no" ] && refused="$refused $m" || bad "${line:-$m: no result}"
+done
+ok "refused, the object untouched:$refused"
 
 echo "== a program the shim cannot reach"
 if cc -static -O1 -o "$tmp/static" tests/helpers/clock_calls.c -lpthread 2>/dev/null; then

@@ -127,20 +127,55 @@ static int set_preload(const char *shim)
 	return setenv("LD_PRELOAD", value, 1);
 }
 
+/*
+ * The page every process of the run counts into: a memfd, its header
+ * written and then sealed so that its size (and the seals) can no longer
+ * change, on an inherited descriptor above those programs use.
+ * UCLOCK_RUN_STATS=FD:DEV:INO names the descriptor and the object, so that
+ * the shim maps it only while that descriptor is still this object.
+ */
 static struct uclock_run_stats *share_stats(void)
 {
-	char fd_text[16];
-	int fd = memfd_create("uclock-run-stats", 0); /* inherited across exec */
-	struct uclock_run_stats *stats;
+	char value[64];
+	struct uclock_run_stats *stats = MAP_FAILED;
+	struct stat st;
+	int fd, saved, memfd = memfd_create("uclock-run-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	if (fd < 0 || ftruncate(fd, sizeof(*stats)) != 0)
+	if (memfd < 0)
 		return NULL;
+	/* F_DUPFD clears close-on-exec: every process of the run inherits it.
+	 * Below the descriptor limit, at least: then as low as it comes. */
+	fd = fcntl(memfd, F_DUPFD, UCLOCK_RUN_STATS_MIN_FD);
+	if (fd < 0)
+		fd = fcntl(memfd, F_DUPFD, 0);
+	saved = errno;
+	close(memfd);
+	errno = saved;
+	if (fd < 0)
+		return NULL;
+	if (ftruncate(fd, sizeof(*stats)) != 0)
+		goto fail;
 	stats = mmap(NULL, sizeof(*stats), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (stats == MAP_FAILED)
-		return NULL;
-	snprintf(fd_text, sizeof(fd_text), "%d", fd);
-	setenv("UCLOCK_RUN_STATS_FD", fd_text, 1);
+		goto fail;
+	stats->magic = UCLOCK_RUN_STATS_MAGIC;
+	stats->version = UCLOCK_RUN_STATS_VERSION;
+	stats->size = sizeof(*stats);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
+	    fstat(fd, &st) != 0)
+		goto fail;
+	snprintf(value, sizeof(value), "%d:%llu:%llu", fd, (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	if (setenv(UCLOCK_RUN_STATS_ENV, value, 1) != 0)
+		goto fail;
 	return stats;
+fail:
+	saved = errno;
+	if (stats != MAP_FAILED)
+		munmap(stats, sizeof(*stats));
+	close(fd);
+	errno = saved;
+	return NULL;
 }
 
 static void usage(FILE *out)
