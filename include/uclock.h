@@ -158,7 +158,9 @@ struct uclock__copy {
 	int64_t rate_corr_ppb;
 	uint64_t updates;
 	uint64_t discontinuities;
-	uint64_t reserved[3];
+	uint64_t keep;        /* shared: the writer replaces these lines no
+				 sooner than cycle_last + keep */
+	uint64_t reserved[2];
 };
 
 /*

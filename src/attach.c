@@ -1,48 +1,51 @@
 /*
- * Attaching the process to uclockd's shared page, and leaving it.
+ * The process and uclockd's shared page.
  *
- * Readers always read through one pointer (uclock__page): the library's
- * own page, or the shared one.  Handing them over either way must not let
- * any clock go back:
- *  - to the shared page: the process's own timekeeper first converges to
- *    just below the shared page's lines (sampling it instead of the
- *    kernel), then the pointer moves: a step forward of a few ns;
- *  - back from it (its writer stopped, died or hung: its line is older
- *    than 'hard'): the own timekeeper warms up again with the shared
- *    page's floors, the highest values its readers can have had.
- * A process not attached looks for the page again about once a second.
+ * Readers always read the process's own page (uclock__page).  Attached,
+ * the own page mirrors the shared one: the slow path copies the shared
+ * page's current copy in, and readers use it until the writer may replace
+ * its lines (the copy's keep: the writer's next update is no sooner) and
+ * for at most REFRESH_NS (to follow a REALTIME step); then the slow path
+ * takes the next copy, or, while there is none (a writer late), reads the
+ * shared page itself.  Every copy is checked before it is mirrored: lines
+ * that can be right, and this process's own kernel clocks on them (the
+ * same time namespace).
+ *
+ * The page is found at the first read, the only time this file makes
+ * system calls (lstat, open, fstat, mmap, close, and a read of
+ * /proc/self/timens_offsets), and kept mapped for the life of the process:
+ * uclockd keeps the same file across restarts, so a process follows a
+ * restarted daemon by looking at memory, never by opening anything again.
+ *
+ * Handing readers over either way must not let any clock go back:
+ *  - onto the page: the own timekeeper first converges to just below the
+ *    page's lines (sampling it instead of the kernel), then the copy is
+ *    mirrored: a step forward of a few ns;
+ *  - off it (its writer stopped, died or hung, or a copy that cannot be
+ *    right): the own timekeeper warms up again with floors at the highest
+ *    values the page's readers can have had (uclock__copy_floor(): a
+ *    function of the page's last copy, so every thread leaving agrees);
+ *  - this process's clocks are not the page's (it moved to another time
+ *    namespace): the kernel's clocks jumped for it; no floors.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-#define RETRY_NS 1000000000LL    /* look for a page again after this */
-#define DEFAULT_PAGE "/run/uclock/page"
+#define REFRESH_NS 10000000LL    /* a mirrored copy is taken again after this */
+#define LOOK_NS 1000000000LL     /* not attached: look at the page after this */
+#define DEFAULT_DIR "/run/uclock"
+#define DEFAULT_PAGE DEFAULT_DIR "/page"
 
-static const struct uclock__page *shared;  /* the page readers are on */
+static const struct uclock__page *mapped; /* found at the first read; for life */
 int uclock__attached_flag;
-static int enabled;
-static char path[256];
+static int looking;                      /* mapped, and worth looking at */
+static char path[PATH_MAX];
 static char why[512] = "not looked for";
-static int64_t next_try_ns;
-
-/* The library's own reads go through this one (hidden: no GOT), kept
- * equal to the exported uclock__page the header's inline readers use. */
-
-
-static void set_active(const struct uclock__page *page)
-{
-	__atomic_store_n(&uclock__active_page, page, __ATOMIC_RELEASE);
-	__atomic_store_n((const struct uclock__page **)&uclock__page, page,
-			 __ATOMIC_RELEASE);
-}
-
-static const struct uclock__page *current(void)
-{
-	return __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
-}
+static int64_t next_look_ns;
 
 const char *uclock__attach_path(void)
 {
@@ -56,7 +59,12 @@ const char *uclock__attach_reason(void)
 
 int uclock__attach_writer(void)
 {
-	return uclock__attached() ? current()->writer_pid : 0;
+	return uclock__attached() ? mapped->writer_pid : 0;
+}
+
+const struct uclock__page *uclock__attach_page(void)
+{
+	return uclock__attached() ? mapped : NULL;
 }
 
 static int64_t coarse_now(void)
@@ -68,121 +76,213 @@ static int64_t coarse_now(void)
 	return uclock__ts_to_ns(&ts);
 }
 
-/* A page that passes every check and is being kept, or NULL and why. */
-static const struct uclock__page *find_page(struct uclock_tk *tk)
+static int usable(struct uclock_tk *tk, struct uclock__copy *s, uint64_t *now)
 {
-	const struct uclock__page *page = uclock__shared_map(path, why, sizeof(why));
-
-	if (page && !uclock__shared_fresh(page, tk->ops.counter(tk->ops.ctx))) {
-		snprintf(why, sizeof(why), "%.200s is not being updated (uclockd pid %d "
-					   "stopped or hung)", path, page->writer_pid);
-		uclock__shared_unmap(page);
-		page = NULL;
-	}
-	return page;
+	return uclock__shared_usable(mapped, s, now, tk->ops.counter, tk->ops.ctx);
 }
 
-static void attached_to(const struct uclock__page *page)
+/* The own page holds this copy of the shared page already. */
+static int same_copy(const struct uclock__copy *a, const struct uclock__copy *b)
 {
-	__atomic_store_n(&shared, page, __ATOMIC_RELEASE);
-	snprintf(why, sizeof(why), "attached to %.200s (uclockd pid %d)", path,
-		 page->writer_pid);
-	__atomic_store_n(&uclock__attached_flag, 1, __ATOMIC_RELEASE);
-	set_active(page);
-}
-
-/* At start, before any reading: nothing to converge, attach at once. */
-void uclock__attach_init(struct uclock_tk *tk)
-{
-	const char *env = secure_getenv("UCLOCK_PAGE");
-
-	enabled = !(env && strcmp(env, "off") == 0);
-	if (!enabled) {
-		snprintf(why, sizeof(why), "UCLOCK_PAGE=off");
-		return;
-	}
-	snprintf(path, sizeof(path), "%s", env && *env ? env : DEFAULT_PAGE);
-	const struct uclock__page *page = find_page(tk);
-	if (page)
-		attached_to(page);
-	__atomic_store_n(&next_try_ns, coarse_now() + RETRY_NS, __ATOMIC_RELAXED);
+	return a->mode == b->mode && a->cycle_last == b->cycle_last &&
+	       a->mult == b->mult && a->frac == b->frac && a->raw_mult == b->raw_mult &&
+	       a->raw_frac == b->raw_frac && a->base_mono == b->base_mono &&
+	       a->base_raw == b->base_raw && a->base_real == b->base_real &&
+	       a->base_boot == b->base_boot && a->base_tai == b->base_tai &&
+	       a->hard == b->hard && a->keep == b->keep;
 }
 
 /*
- * The shared page's writer is gone: warm up in-process with its floors,
- * then move readers.  One thread does it (the update lock); the others
- * meanwhile take the kernel's answer raised to the same floors.
+ * Put a copy of the shared page (read at 'now') on the own page, for
+ * readers to use until its keep and for REFRESH_NS at most; past its keep
+ * already, with limit 0: readers then read the shared page itself.
+ * Caller holds the update lock.
  */
-static int detach(struct uclock_tk *tk, const struct uclock__copy *last)
+static void mirror(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t now)
 {
-	if (!uclock__tk_take(tk))
-		return -1;
-	if (uclock__attached()) {
-		uclock__tk_adopt(tk, last);
-		snprintf(why, sizeof(why), "%.200s stopped being updated (uclockd pid %d); "
-					   "in-process until it is again", path,
-			 current()->writer_pid);
-		__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
-		set_active(tk->page);
-		__atomic_store_n(&next_try_ns, coarse_now() + RETRY_NS, __ATOMIC_RELAXED);
-	}
-	uclock__tk_give(tk);
-	return 0;
+	struct uclock__copy own, m = *s;
+	uint64_t age = now - s->cycle_last;
+	uint64_t until = age + (uint64_t)(((u128)REFRESH_NS << 32) / s->raw_mult);
+
+	if (until > s->keep)
+		until = s->keep;
+	m.limit = until > age ? until : 0;
+	m.flags = 0;
+	uclock__copy_load(tk->page, &own);
+	if (m.limit == 0 && own.limit == 0 && !(own.flags & UCLOCK__CHECK) &&
+	    same_copy(&own, s))
+		return;
+	uclock__tk_publish(tk, &m);
 }
 
-static int64_t floored_kernel(const struct uclock__copy *c, enum slot slot)
+static void attached_to(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t now)
+{
+	mirror(tk, s, now);
+	snprintf(why, sizeof(why), "attached to %.200s (uclockd pid %d)", path,
+		 mapped->writer_pid);
+	__atomic_store_n(&uclock__attached_flag, 1, __ATOMIC_RELEASE);
+}
+
+/* Readers off the page, onto the own timekeeper.  Caller holds the lock. */
+static void detached(struct uclock_tk *tk, const struct uclock__copy *from,
+		     const char *reason)
+{
+	uclock__tk_adopt(tk, from, 0);
+	snprintf(why, sizeof(why), "%.200s %s (uclockd pid %d)", path, reason,
+		 mapped->writer_pid);
+	__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&next_look_ns, coarse_now() + LOOK_NS, __ATOMIC_RELAXED);
+}
+
+/* At the first read, before any reading: nothing to converge to. */
+void uclock__attach_init(struct uclock_tk *tk)
+{
+	const char *env = secure_getenv("UCLOCK_PAGE");
+	int64_t mono, boot;
+
+	if (env && strcmp(env, "off") == 0) {
+		snprintf(why, sizeof(why), "UCLOCK_PAGE=off");
+		return;
+	}
+	if (env && *env) {
+		if (strlen(env) >= sizeof(path)) {
+			snprintf(why, sizeof(why), "UCLOCK_PAGE is longer than %zu bytes: "
+				 "no page looked for", sizeof(path) - 1);
+			return;
+		}
+		strcpy(path, env);
+	} else {
+		strcpy(path, DEFAULT_PAGE);
+		if (!uclock__trusted_dir(DEFAULT_DIR, path, why, sizeof(why)))
+			return;
+	}
+	const struct uclock__page *page = uclock__shared_open(path, why, sizeof(why));
+	if (!page)
+		return;
+	/* Exactly, where the kernel says; a guess is not enough. */
+	if (uclock__timens_offsets(&mono, &boot) != 0) {
+		snprintf(why, sizeof(why), "%.200s: this process's time namespace cannot "
+					   "be checked (no /proc): in-process", path);
+		uclock__shared_unmap(page);
+		return;
+	}
+	if (mono != page->timens_monotonic_ns || boot != page->timens_boottime_ns) {
+		snprintf(why, sizeof(why), "%.200s: this process is in another time "
+					   "namespace than uclockd (pid %d)", path,
+			 page->writer_pid);
+		uclock__shared_unmap(page);
+		return;
+	}
+	mapped = page;
+	looking = 1;
+	__atomic_store_n(&next_look_ns, coarse_now() + LOOK_NS, __ATOMIC_RELAXED);
+
+	struct uclock__copy s;
+	uint64_t now;
+	if (usable(tk, &s, &now) && uclock__copy_matches_kernel(&s, tk->ops.counter,
+								  tk->ops.ctx) == 1 &&
+	    uclock__tk_take(tk)) {
+		attached_to(tk, &s, now);
+		uclock__tk_give(tk);
+		return;
+	}
+	snprintf(why, sizeof(why),
+		 __atomic_load_n(&page->state, __ATOMIC_ACQUIRE) == UCLOCK__STOPPED
+			 ? "%.200s is marked stopped (uclockd pid %d exited): in-process, "
+			   "looking at it again"
+			 : "%.200s is not being updated (uclockd pid %d stopped or hung): "
+			   "in-process, looking at it again",
+		 path, page->writer_pid);
+}
+
+/*
+ * Take the shared page's copy onto the own page, after checking that this
+ * process still reads the clocks it was made from.  1 if the process left
+ * the page instead.  Caller holds the lock.
+ */
+static int refresh(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t now)
+{
+	switch (uclock__copy_matches_kernel(s, tk->ops.counter, tk->ops.ctx)) {
+	case 1:
+		mirror(tk, s, now);
+		return 0;
+	case 0:
+		detached(tk, NULL, "is kept in another time namespace than this "
+				   "process's: in-process");
+		looking = 0;
+		return 1;
+	default:
+		return 0; /* the kernel's clock failed: read the page itself */
+	}
+}
+
+/* The kernel's answer, raised to the floor a copy leaves: what a thread
+ * gets while another moves readers off the page. */
+static int64_t floored_kernel(const struct uclock__copy *from, enum slot slot)
 {
 	struct timespec ts;
-	int64_t k, floor = INT64_MIN;
+	int64_t k, floor = uclock__copy_floor(from, slot);
 
 	if (uclock__kernel_gettime(clock_of(slot), &ts) != 0)
 		return INT64_MIN;
 	k = uclock__ts_to_ns(&ts);
-	if (c->mode == UCLOCK_MODE_COUNTER && slot != SLOT_REAL && slot != SLOT_TAI) {
-		uint64_t mult = slot == SLOT_RAW ? c->raw_mult : c->mult;
-		uint64_t frac = slot == SLOT_RAW ? c->raw_frac : c->frac;
-		int64_t base = slot == SLOT_RAW ? c->base_raw
-			     : slot == SLOT_BOOT ? c->base_boot : c->base_mono;
-		floor = uclock__line(base, frac, mult, c->hard);
-	}
-	return k > floor ? k : floor;
+	return uclock__floored(k, floor, slot);
 }
 
 /*
- * The slow path on the shared page.  Readers cannot update it: up to
- * 'hard' they extrapolate its line; past that, or when it is marked
- * stopped, the process takes over.
+ * The slow path, attached: the own copy has run out (or was made in a
+ * parent process: check it).  Take the page's current copy if there is a
+ * usable one, and read it; otherwise leave the page.
  */
 int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot)
 {
-	const struct uclock__page *page = current();
-	struct uclock__copy c;
+	struct uclock__copy own, s;
 	uint64_t now;
 
-	uclock__copy_load_at(page, &c, tk->ops.counter, tk->ops.ctx, &now);
-	uint64_t delta = now - c.cycle_last;
-	if (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) == UCLOCK__LIVE &&
-	    c.mode == UCLOCK_MODE_COUNTER) {
-		/* A CPU a little behind the anchor: clamp, as in-process. */
-		if ((int64_t)delta < 0 && c.cycle_last - now <= c.hard / 256)
-			delta = 0;
-		if (delta <= c.hard)
-			return uclock__copy_value(&c, slot, delta);
+	uclock__copy_load_at(tk->page, &own, tk->ops.counter, tk->ops.ctx, &now);
+	uint64_t delta = now - own.cycle_last;
+	if (own.mode == UCLOCK_MODE_COUNTER && delta < own.limit &&
+	    !(own.flags & UCLOCK__CHECK))
+		return uclock__copy_value(&own, slot, delta); /* refreshed meanwhile */
+	if (!uclock__attached())
+		return uclock__tk_read(tk, slot);
+	if (usable(tk, &s, &now)) {
+		int left = 0;
+
+		if (uclock__tk_take(tk)) {
+			left = uclock__attached() && refresh(tk, &s, now);
+			uclock__tk_give(tk);
+		}
+		if (left)
+			return uclock__tk_read(tk, slot);
+		return uclock__copy_value(&s, slot, now - s.cycle_last);
 	}
-	if (detach(tk, &c) != 0 && uclock__attached())
-		return floored_kernel(&c, slot);
+	/* Stopped, stale, or not plausible: floors from its copy if it can
+	 * be believed, none if not. */
+	const struct uclock__copy *from =
+		s.mode == UCLOCK_MODE_WARMUP ||
+				(s.mode == UCLOCK_MODE_COUNTER && uclock__copy_plausible(&s))
+			? &s : NULL;
+	if (!uclock__tk_take(tk))
+		return floored_kernel(from, slot);
+	if (uclock__attached())
+		detached(tk, from, "stopped being updated: in-process until it is again");
+	uclock__tk_give(tk);
 	return uclock__tk_read(tk, slot);
 }
 
 /*
- * Not attached: now and then look for the page; once found, converge to
- * it, and hand readers over when the own lines are just below its.
+ * Not attached, the page mapped: now and then look at it (memory only);
+ * once it is kept again, converge to it, and hand readers over when the
+ * own lines are just below its.
  */
 void uclock__reattach_maybe(struct uclock_tk *tk)
 {
 	const struct uclock__page *target;
+	struct uclock__copy s;
+	uint64_t now;
 
-	if (!enabled || uclock__attached())
+	if (!looking || uclock__attached())
 		return;
 	target = __atomic_load_n(&tk->target, __ATOMIC_ACQUIRE);
 	if (target && __atomic_load_n(&tk->target_close, __ATOMIC_RELAXED) >= 2) {
@@ -190,52 +290,27 @@ void uclock__reattach_maybe(struct uclock_tk *tk)
 			return;
 		if (__atomic_load_n(&tk->target, __ATOMIC_RELAXED) == target &&
 		    __atomic_load_n(&tk->target_close, __ATOMIC_RELAXED) >= 2 &&
-		    uclock__shared_fresh(target, tk->ops.counter(tk->ops.ctx))) {
+		    usable(tk, &s, &now) &&
+		    uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1) {
 			__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
-			attached_to(target);
+			attached_to(tk, &s, now);
 		}
 		uclock__tk_give(tk);
 		return;
 	}
 	if (target)
 		return;
-	int64_t now = coarse_now();
-	if (now < __atomic_load_n(&next_try_ns, __ATOMIC_RELAXED) || !uclock__tk_take(tk))
+	int64_t t = coarse_now();
+	if (t < __atomic_load_n(&next_look_ns, __ATOMIC_RELAXED) || !uclock__tk_take(tk))
 		return;
-	__atomic_store_n(&next_try_ns, now + RETRY_NS, __ATOMIC_RELAXED);
-	if (!__atomic_load_n(&tk->target, __ATOMIC_RELAXED)) {
-		const struct uclock__page *page = find_page(tk);
-		if (page) {
-			__atomic_store_n(&tk->target_close, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&tk->target, page, __ATOMIC_RELEASE);
-			snprintf(why, sizeof(why), "found %.200s (uclockd pid %d): converging "
-						   "before attaching", path, page->writer_pid);
-		}
+	__atomic_store_n(&next_look_ns, t + LOOK_NS, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&tk->target, __ATOMIC_RELAXED) && usable(tk, &s, &now) &&
+	    uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1) {
+		__atomic_store_n(&tk->target_close, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&tk->target, mapped, __ATOMIC_RELEASE);
+		snprintf(why, sizeof(why), "found %.200s kept again (uclockd pid %d): "
+					   "converging before attaching", path,
+			 mapped->writer_pid);
 	}
 	uclock__tk_give(tk);
-}
-
-/*
- * A fork child shares the mapping; it may be in another time namespace
- * (unshare then fork), and then its clocks are not the page's: it leaves
- * the page, without floors (the kernel's clocks jumped for it).
- */
-void uclock__attach_after_fork(struct uclock_tk *tk)
-{
-	int64_t mono, boot;
-	struct uclock__copy none;
-
-	if (!uclock__attached())
-		return;
-	if (uclock__timens_offsets(&mono, &boot) == 0 &&
-	    mono == current()->timens_monotonic_ns &&
-	    boot == current()->timens_boottime_ns)
-		return;
-	memset(&none, 0, sizeof(none));
-	uclock__tk_adopt(tk, &none);
-	snprintf(why, sizeof(why), "%.200s: this process is in another time namespace "
-				   "than uclockd", path);
-	enabled = 0;
-	__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
-	set_active(tk->page);
 }

@@ -7,21 +7,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define DEFAULT_INTERVAL_NS 1000000LL
+#define PAGE_BYTES 4096
 
-static struct uclock__page global_page __attribute__((aligned(64)));
+/*
+ * The page every reader reads, alone in a page of memory so that it can
+ * be wiped in a child (MADV_WIPEONFORK): a process made by fork() or
+ * clone() then finds it empty, and takes the slow path, which restores it
+ * from the backup and checks it against the child's own clocks (it may be
+ * in another time namespace) before any reading.
+ */
+static union {
+	struct uclock__page page;
+	char bytes[PAGE_BYTES];
+} own __attribute__((aligned(PAGE_BYTES)));
+#define global_page own.page
+static struct uclock__page backup_page __attribute__((aligned(64)));
 UCLOCK_API const struct uclock__page *uclock__page = &global_page;
-const struct uclock__page *uclock__active_page = &global_page;
 struct uclock_tk uclock__global;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
 static int use_rdtscp;
+static uint32_t own_source;       /* what the page says, for a restore */
 static const char *reason = "not initialised";
 static char reason_text[192];
 
@@ -44,6 +58,28 @@ static void read_clocksource(char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* UCLOCK_INTERVAL_US, or the default; a bad value is named here, and the
+ * trust policy refuses the counter for it (as for a bad UCLOCK_SOURCE). */
+static const char *bad_interval;
+
+static int64_t interval_ns(void)
+{
+	const char *env = secure_getenv("UCLOCK_INTERVAL_US");
+	char *end;
+	long long us;
+
+	if (!env || !*env)
+		return DEFAULT_INTERVAL_NS;
+	errno = 0;
+	us = strtoll(env, &end, 10);
+	if (errno || *end || end == env || *env == '+' || *env == '-' || us < 10 ||
+	    us > 1000000) {
+		bad_interval = env;
+		return DEFAULT_INTERVAL_NS;
+	}
+	return us * 1000;
+}
+
 /* Layered, fail closed: any doubt leaves the clock to the kernel. */
 static int trust_tsc(void)
 {
@@ -51,6 +87,8 @@ static int trust_tsc(void)
 	const char *env = secure_getenv("UCLOCK_SOURCE");
 	char cs[64];
 
+	if (env && !*env)
+		env = NULL; /* set but empty: the default */
 	if (env && strcmp(env, "kernel") == 0) {
 		reason = "UCLOCK_SOURCE=kernel";
 		return 0;
@@ -58,6 +96,12 @@ static int trust_tsc(void)
 	if (env && strcmp(env, "tsc") != 0 && strcmp(env, "auto") != 0) {
 		snprintf(reason_text, sizeof(reason_text),
 			 "UCLOCK_SOURCE=%.64s is not auto, tsc or kernel", env);
+		reason = reason_text;
+		return 0;
+	}
+	if (bad_interval) {
+		snprintf(reason_text, sizeof(reason_text), "UCLOCK_INTERVAL_US=%.32s is not a "
+			 "whole number of microseconds from 10 to 1000000", bad_interval);
 		reason = reason_text;
 		return 0;
 	}
@@ -90,21 +134,6 @@ static int trust_tsc(void)
 	return 1;
 }
 
-static int64_t interval_ns(void)
-{
-	const char *env = secure_getenv("UCLOCK_INTERVAL_US");
-	char *end;
-	long long us;
-
-	if (!env)
-		return DEFAULT_INTERVAL_NS;
-	errno = 0;
-	us = strtoll(env, &end, 10);
-	if (errno || *end || end == env || us < 10 || us > 1000000)
-		return DEFAULT_INTERVAL_NS;
-	return us * 1000;
-}
-
 /*
  * What a timekeeper on this machine runs on: the TSC (ordered read, the
  * cheaper of the two) and the kernel, if the TSC can be trusted; else 0,
@@ -127,24 +156,32 @@ int uclock__counter_ops(struct uclock_tk_ops *ops)
 
 /*
  * First use.  One caller sets up; the others (threads, signal handlers
- * that interrupted it) take the kernel's answer meanwhile.
+ * that interrupted it) take the kernel's answer meanwhile.  A process that
+ * finds uclockd's page reads it at once; one that does not calibrates its
+ * own lines.
  */
 static void init(void)
 {
 	int expected = INIT_NONE;
 	struct uclock_tk_ops ops;
+	int64_t interval;
 
 	if (!__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, 0,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return;
-	if (uclock__counter_ops(&ops)) {
-		uclock__tk_init(&uclock__global, &global_page, &ops, interval_ns());
-		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_TSC,
-				 __ATOMIC_RELEASE);
-		uclock__tk_try_update(&uclock__global);
+	/* Kernels before 4.14 refuse it: then fork() children are still put
+	 * right by the pthread_atfork handler, clone() ones not. */
+	madvise(&own, sizeof(own), MADV_WIPEONFORK);
+	interval = interval_ns();
+	own_source = uclock__counter_ops(&ops) ? UCLOCK_SOURCE_TSC : UCLOCK_SOURCE_KERNEL;
+	uclock__tk_init(&uclock__global, &global_page, &ops, interval);
+	uclock__global.backup = &backup_page;
+	if (own_source == UCLOCK_SOURCE_TSC) {
+		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_TSC, __ATOMIC_RELEASE);
 		uclock__attach_init(&uclock__global);
+		if (!uclock__attached())
+			uclock__tk_try_update(&uclock__global);
 	} else {
-		uclock__tk_init(&uclock__global, &global_page, &ops, interval_ns());
 		uclock__tk_set_kernel_mode(&uclock__global);
 		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_KERNEL,
 				 __ATOMIC_RELAXED);
@@ -152,11 +189,51 @@ static void init(void)
 	__atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
 }
 
+/* The page was set up, and is empty: this is a child, its page wiped. */
+static int wiped(void)
+{
+	return __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE &&
+	       __atomic_load_n(&global_page.magic, __ATOMIC_ACQUIRE) == 0;
+}
+
+/*
+ * In a child, restore the page from the backup (what readers were last
+ * sent to) and make the next read check it against this process's own
+ * clocks: an update against the kernel, or, on the shared page, a look at
+ * whether the child reads the clocks it was made from.  One thread does it
+ * (it claims the wiped page's state word); others meanwhile read the
+ * backup.  An update interrupted by the fork is lost (its lock freed),
+ * unless this very thread was making it, deeper in its own stack.
+ */
+static void restore_child(void)
+{
+	uint32_t unclaimed = 0;
+	struct uclock__copy c;
+
+	if (!__atomic_compare_exchange_n(&global_page.state, &unclaimed, 1, 0,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	uclock__copy_load(&backup_page, &c);
+	global_page.seq = 0;
+	uclock__copy_stage(&global_page, &c);
+	uclock__copy_flip(&global_page);
+	global_page.version = UCLOCK_PAGE_VERSION;
+	global_page.size = sizeof(global_page);
+	__atomic_store_n(&global_page.source, own_source, __ATOMIC_RELAXED);
+	__atomic_store_n(&global_page.magic, UCLOCK_PAGE_MAGIC, __ATOMIC_RELEASE);
+	if (own_source == UCLOCK_SOURCE_TSC)
+		uclock__tk_after_fork(&uclock__global);
+}
+
 int uclock__global_ready(void)
 {
-	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+	int state = __atomic_load_n(&init_state, __ATOMIC_ACQUIRE);
+
+	if (state != INIT_DONE)
 		init();
-	return __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE;
+	else if (UCLOCK__UNLIKELY(wiped()))
+		restore_child();
+	return __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE && !wiped();
 }
 
 const char *uclock__global_reason(void)
@@ -166,7 +243,7 @@ const char *uclock__global_reason(void)
 
 const char *uclock__global_counter_read(void)
 {
-	if (global_page.source != UCLOCK_SOURCE_TSC)
+	if (own_source != UCLOCK_SOURCE_TSC)
 		return "none";
 	return use_rdtscp ? "rdtscp" : "lfence+rdtsc";
 }
@@ -177,10 +254,8 @@ static void child_after_fork(void)
 
 	if (state == INIT_RUNNING) /* the initialising thread is gone */
 		__atomic_store_n(&init_state, INIT_NONE, __ATOMIC_RELAXED);
-	else if (state == INIT_DONE && global_page.source == UCLOCK_SOURCE_TSC) {
-		uclock__tk_after_fork(&uclock__global);
-		uclock__attach_after_fork(&uclock__global);
-	}
+	else if (state == INIT_DONE)
+		uclock__global_ready();
 }
 
 __attribute__((constructor)) static void register_fork_handler(void)
@@ -188,20 +263,41 @@ __attribute__((constructor)) static void register_fork_handler(void)
 	pthread_atfork(NULL, NULL, child_after_fork);
 }
 
+/* A child's page being restored by another thread: what it will hold. */
+static int64_t backup_slot(enum slot slot)
+{
+	struct uclock__copy c;
+	struct timespec ts;
+	uint64_t now;
+
+	uclock__copy_load_at(&backup_page, &c, uclock__global.ops.counter,
+			     uclock__global.ops.ctx, &now);
+	if (c.mode == UCLOCK_MODE_COUNTER && now - c.cycle_last <= c.hard)
+		return uclock__copy_value(&c, slot, now - c.cycle_last);
+	if (uclock__kernel_gettime(clock_of(slot), &ts) != 0)
+		return INT64_MIN;
+	return uclock__floored(uclock__ts_to_ns(&ts), uclock__copy_floor(&c, slot), slot);
+}
+
 static __attribute__((noinline)) int64_t slow_slot(enum slot slot)
 {
-	if (__atomic_load_n(&global_page.source, __ATOMIC_RELAXED) ==
-		    UCLOCK_SOURCE_KERNEL || !uclock__global_ready()) {
-		struct timespec ts;
-		if (uclock__kernel_gettime(clock_of(slot), &ts) != 0)
-			return INT64_MIN;
-		return uclock__ts_to_ns(&ts);
+	struct timespec ts;
+
+	if (UCLOCK__UNLIKELY(!uclock__global_ready())) {
+		if (wiped())
+			return backup_slot(slot);
+	} else if (own_source == UCLOCK_SOURCE_TSC) {
+		if (uclock__attached())
+			return uclock__shared_slot(&uclock__global, slot);
+		int64_t ns = uclock__tk_read(&uclock__global, slot);
+		int err = errno;
+		uclock__reattach_maybe(&uclock__global);
+		errno = err;
+		return ns;
 	}
-	if (uclock__attached())
-		return uclock__shared_slot(&uclock__global, slot);
-	int64_t ns = uclock__tk_read(&uclock__global, slot);
-	uclock__reattach_maybe(&uclock__global);
-	return ns;
+	if (uclock__kernel_gettime(clock_of(slot), &ts) != 0)
+		return INT64_MIN;
+	return uclock__ts_to_ns(&ts);
 }
 
 UCLOCK_API int64_t uclock__slow_ns(clockid_t clock)
@@ -215,7 +311,7 @@ UCLOCK_API uint64_t uclock__ticks_slow(void)
 {
 	struct timespec ts;
 
-	if (uclock__global_ready() && global_page.source == UCLOCK_SOURCE_TSC)
+	if ((uclock__global_ready() || wiped()) && own_source == UCLOCK_SOURCE_TSC)
 		return uclock__rdtsc();
 	if (uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &ts) != 0)
 		return 0;
@@ -311,23 +407,17 @@ read_page(const struct uclock__page *p, enum slot slot, struct timespec *ts,
 
 /*
  * One reader per clock (and one for gettimeofday), so that each path keeps
- * only what it uses and uclock_gettime() itself is a jump; the shared
- * page's reader is its own function, so that the in-process one, with the
- * page at a constant address, uses no register the other needs.
+ * only what it uses and uclock_gettime() itself is a jump.  The page is
+ * always the process's own, at a constant address (attached to uclockd's,
+ * it holds a mirror of it: see attach.c).
  */
 #define READER(name, slot, arg_type, ts_arg, tv_arg)                          \
-	static __attribute__((noinline)) int name##_shared(arg_type *a)      \
-	{                                                                    \
-		return read_page(uclock__active(), slot, ts_arg, tv_arg);    \
-	}                                                                    \
 	static __attribute__((noinline)) int name(arg_type *a)               \
 	{                                                                    \
 		if (UCLOCK__UNLIKELY(!a)) {                                  \
 			errno = EFAULT;                                      \
 			return -1;                                           \
 		}                                                            \
-		if (UCLOCK__UNLIKELY(uclock__attached()))                    \
-			return name##_shared(a);                             \
 		return read_page(&global_page, slot, ts_arg, tv_arg);        \
 	}
 #define GETTIME(name, slot) READER(name, slot, struct timespec, a, NULL)
@@ -390,8 +480,6 @@ UCLOCK_API int uclock_gettimeofday(struct timeval *tv, struct timezone *tz)
 		return gettimeofday_tz(tv, tz);
 	if (UCLOCK__UNLIKELY(tv == NULL))
 		return 0;
-	if (UCLOCK__UNLIKELY(uclock__attached()))
-		return gettimeofday_tv_shared(tv);
 	return read_page(&global_page, SLOT_REAL, NULL, tv);
 }
 
@@ -448,15 +536,17 @@ UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks)
 		errno = EINVAL;
 		return INT64_MIN;
 	}
-	uclock__global_ready();
-	if (__atomic_load_n(&global_page.source, __ATOMIC_ACQUIRE) !=
-	    UCLOCK_SOURCE_TSC)
+	if (!uclock__global_ready() || own_source != UCLOCK_SOURCE_TSC)
 		return raw_ns_to(clock, ticks);
-	if (uclock__attached()) {
+	/* Attached: on the shared page's current copy, as every process. */
+	const struct uclock__page *shared = uclock__attach_page();
+	if (shared) {
 		struct uclock__copy c;
+		uint64_t now;
 
-		uclock__copy_load(uclock__active(), &c);
-		return uclock__copy_ticks_to_ns(&c, slot, ticks);
+		if (uclock__shared_usable(shared, &c, &now, uclock__global.ops.counter,
+					  uclock__global.ops.ctx))
+			return uclock__copy_ticks_to_ns(&c, slot, ticks);
 	}
 	return uclock__tk_ticks_to_ns(&uclock__global, slot, ticks);
 }

@@ -14,9 +14,12 @@
 #include "uclock.h"
 
 #define UCLOCK_PAGE_MAGIC 0x4b4c4355u /* "UCLK" */
-#define UCLOCK_PAGE_VERSION 1u
+#define UCLOCK_PAGE_VERSION 2u
 
 #define NSEC_PER_SEC 1000000000LL
+/* ns << 32 per tick of a counter that can be right: 1 kHz .. 100 GHz. */
+#define UCLOCK__MULT_MIN (((uint64_t)1 << 32) / 100)
+#define UCLOCK__MULT_MAX (((uint64_t)1 << 32) * 1000000)
 
 typedef __int128 i128;              /* fixed-point ns << 32 in the writer */
 typedef unsigned __int128 u128;
@@ -110,8 +113,11 @@ struct tk_offsets {
 
 struct uclock_tk {
 	struct uclock__page *page;
+	struct uclock__page *backup; /* NULL, or kept equal to page (a child's
+					page is wiped: see clock.c) */
 	struct uclock_tk_ops ops;
 	int64_t interval_ns;
+	int64_t keep_ns;            /* the writer's promise: copies' keep */
 	int64_t span_ns;            /* this interval: shorter after an anchor */
 
 	/* The update lock: taken with a CAS, never waited on. */
@@ -126,6 +132,7 @@ struct uclock_tk {
 	int have_warm;
 	uint64_t rate, raw_rate;    /* kernel ns << 32 per tick, estimated */
 	uint64_t typical_half[2];   /* usual bracket half-width, MONO and RAW */
+	int64_t call_ns;            /* usual cost of a kernel reading */
 	struct tk_offsets off;
 	int have_off;
 
@@ -136,7 +143,8 @@ struct uclock_tk {
 	/* Read by the slow path without the lock. */
 	int fallback_seen;          /* a reader took the kernel's answer */
 	uint32_t staged_seq;        /* seq of a staged copy readers may use */
-	int64_t warm_deadline_ns;   /* kernel MONOTONIC when warm-up may end */
+	int64_t warm_due[SLOT_NONE];/* each kernel clock's value when warm-up
+				       may end */
 	uint64_t window_ticks;      /* publish must follow 'now' within this */
 	uint64_t sample_age_ticks;  /* samples older than this are taken again */
 
@@ -162,15 +170,26 @@ int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
 /* A served clock's time at 'delta' ticks from a copy's anchor. */
 int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
 			   uint64_t delta);
-void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from);
+void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from,
+		      int at_now);
+void uclock__tk_end(struct uclock_tk *tk);
+void uclock__tk_publish(struct uclock_tk *tk, const struct uclock__copy *next);
+int64_t uclock__copy_floor(const struct uclock__copy *c, enum slot slot);
+int64_t uclock__floored(int64_t k, int64_t floor, enum slot slot);
+int uclock__tk_update_offsets(struct uclock_tk *tk);
 int uclock__tk_take(struct uclock_tk *tk);
 void uclock__tk_give(struct uclock_tk *tk);
 
 /* shared.c: the shared page, as a reader sees it. */
 int uclock__timens_offsets(int64_t *monotonic, int64_t *boottime);
-int uclock__shared_fresh(const struct uclock__page *page, uint64_t now);
-const struct uclock__page *uclock__shared_map(const char *path, char *why,
-					      size_t size);
+int uclock__copy_plausible(const struct uclock__copy *c);
+int uclock__shared_usable(const struct uclock__page *page, struct uclock__copy *c,
+			  uint64_t *now, uint64_t (*counter)(void *), void *ctx);
+int uclock__copy_matches_kernel(const struct uclock__copy *c,
+				uint64_t (*counter)(void *), void *ctx);
+const struct uclock__page *uclock__shared_open(const char *path, char *why,
+					       size_t size);
+int uclock__trusted_dir(const char *dir, const char *page, char *why, size_t size);
 void uclock__shared_unmap(const struct uclock__page *page);
 
 
@@ -262,12 +281,6 @@ int uclock__tsc_prefer_rdtscp(void);
 int uclock__tsc_slower_than_kernel(void);
 
 /* attach.c: the process on uclockd's shared page, or not. */
-extern const struct uclock__page *uclock__active_page;
-
-static inline const struct uclock__page *uclock__active(void)
-{
-	return __atomic_load_n(&uclock__active_page, __ATOMIC_ACQUIRE);
-}
 void uclock__attach_init(struct uclock_tk *tk);
 extern int uclock__attached_flag;
 
@@ -277,10 +290,10 @@ static inline int uclock__attached(void)
 }
 int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot);
 void uclock__reattach_maybe(struct uclock_tk *tk);
-void uclock__attach_after_fork(struct uclock_tk *tk);
 const char *uclock__attach_path(void);
 const char *uclock__attach_reason(void);
 int uclock__attach_writer(void);
+const struct uclock__page *uclock__attach_page(void);
 
 /* clock.c: the process-wide instance. */
 extern struct uclock_tk uclock__global;

@@ -48,7 +48,7 @@ UCLOCK_API int uclock_stat(struct uclock_stat *st)
 	uclock__global_ready();
 	memset(&out, 0, sizeof(out));
 	out.size = st->size < sizeof(out) ? st->size : sizeof(out);
-	const struct uclock__page *page = uclock__active();
+	const struct uclock__page *page = uclock__page;
 	int shared = uclock__attached();
 
 	uclock__copy_load(page, &c);

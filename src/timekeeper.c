@@ -19,19 +19,24 @@
 #include "internal.h"
 
 #define FRAC_BITS 32
-#define BRACKET_TRIES 8
+#define BRACKET_TRIES 8          /* brackets per clock, kernel reads cheap */
+#define CHEAP_CALL_NS 100         /* a kernel read this cheap: the vDSO */
+#define SLOW_CALL_NS 1000         /* this slow: a traced or trapped system call */
 #define WINDOW_NS 5000           /* 'now' to publish, else redo */
 #define STEP_NS 20000            /* behind the kernel by more: step */
 #define RAW_TOLERANCE_PPM 1000   /* raw rate change that is a discontinuity */
 #define MONO_TOLERANCE_PPM 10000 /* NTP slews at most 500 ppm */
 #define RATE_TRACK_PPM 50        /* rate change followed at once */
 #define BASELINE_NS 16000000LL   /* rate measured over up to this */
-#define SAMPLE_AGE_NS 50000      /* sample older than this at 'now': again */
+#define SAMPLE_AGE_NS 50000      /* sample older than this at 'now': again
+				    (or than a few kernel reads, if slower) */
 #define RESAMPLE 1
 #define WARM_NS 2000000LL
 #define TARGET_MARGIN_NS 20        /* converge this far below a target page */
 #define JUMP_BACK_NS 10000000LL  /* kernel clock moved back: new timeline */
 #define BOOT_SLACK_NS 1000000LL  /* BOOTTIME offset noise kept, not undone */
+#define END_MARGIN_NS 500        /* a line ended now: floors this far on */
+#define WALL_FLOOR_NS 100000     /* REALTIME further below its floor: set back */
 
 /* A line as the writer sees it: value at the anchor in ns << 32, and rate. */
 struct line {
@@ -93,6 +98,33 @@ static int kernel_ns(struct uclock_tk *tk, clockid_t clock, int64_t *ns)
 }
 
 /*
+ * What a kernel reading costs decides how many an update takes: through
+ * the vDSO, enough for tight brackets; by system call (no vDSO, a
+ * hypervisor's clock, a process under strace), as few as will do, so that
+ * an update stays a handful of calls.  The cost is the typical time
+ * between two readings, the lowest seen lately, drifting up slowly.
+ */
+static void note_call_cost(struct uclock_tk *tk, int64_t ns)
+{
+	if (ns <= 0)
+		return;
+	if (tk->call_ns == 0 || ns < tk->call_ns)
+		tk->call_ns = ns;
+	else
+		tk->call_ns += tk->call_ns / 16 + 1;
+}
+
+static int cheap_calls(const struct uclock_tk *tk)
+{
+	return tk->call_ns <= CHEAP_CALL_NS;
+}
+
+static int bracket_tries(const struct uclock_tk *tk)
+{
+	return cheap_calls(tk) ? BRACKET_TRIES : tk->call_ns <= SLOW_CALL_NS ? 3 : 2;
+}
+
+/*
  * The kernel clock bracketed by two counter reads.  Of the tightest
  * brackets (within a quarter of the best width) take the median one, by
  * where it puts the kernel's time at a common tick: one bracket whose kernel
@@ -104,9 +136,9 @@ static int sample(struct uclock_tk *tk, clockid_t clock, uint64_t rate,
 {
 	uint64_t mask = tk->ops.mask, best = UINT64_MAX;
 	struct tk_sample all[BRACKET_TRIES];
-	int n = 0;
+	int n = 0, tries = bracket_tries(tk);
 
-	for (int i = 0; i < BRACKET_TRIES; i++) {
+	for (int i = 0; i < tries; i++) {
 		uint64_t c0 = tk->ops.counter(tk->ops.ctx);
 		int64_t ns;
 		int err = kernel_ns(tk, clock, &ns);
@@ -175,19 +207,21 @@ static int real_offset(struct uclock_tk *tk, int64_t *out)
 
 /*
  * [lo, hi] that must hold 'clock - base', from readings of base on both
- * sides of one of clock: intersect a few such brackets.
+ * sides of one of clock: intersect up to n such brackets (one when kernel
+ * readings are expensive).  Also what a kernel reading costs.
  */
 static int offset_range(struct uclock_tk *tk, clockid_t clock, clockid_t base,
 			int n, int64_t *lo, int64_t *hi)
 {
 	*lo = INT64_MIN;
 	*hi = INT64_MAX;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && (i == 0 || cheap_calls(tk)); i++) {
 		int64_t b1, c, b2;
 
 		if (kernel_ns(tk, base, &b1) || kernel_ns(tk, clock, &c) ||
 		    kernel_ns(tk, base, &b2))
 			return -1;
+		note_call_cost(tk, (b2 - b1) / 2);
 		if (c - b2 > *lo)
 			*lo = c - b2;
 		if (c - b1 < *hi)
@@ -267,10 +301,35 @@ static void bump(uint64_t *counter)
 			 __ATOMIC_RELAXED);
 }
 
+/*
+ * Send readers to the staged copy.  A process's own page is wiped in a
+ * child made by fork() or clone() (see clock.c): the backup, in ordinary
+ * memory, keeps what readers were last sent to, itself a latch, so that a
+ * child has a complete copy whenever it was made.
+ */
+static void flip(struct uclock_tk *tk)
+{
+	uclock__copy_flip(tk->page);
+	if (tk->backup) {
+		struct uclock__copy c;
+
+		uclock__copy_load(tk->page, &c);
+		uclock__copy_stage(tk->backup, &c);
+		uclock__copy_flip(tk->backup);
+	}
+}
+
 static void publish_now(struct uclock_tk *tk, const struct uclock__copy *next)
 {
 	uclock__copy_stage(tk->page, next);
-	uclock__copy_flip(tk->page);
+	flip(tk);
+}
+
+/* A copy made elsewhere (a mirror of the shared page).  Caller holds the
+ * lock. */
+void uclock__tk_publish(struct uclock_tk *tk, const struct uclock__copy *next)
+{
+	publish_now(tk, next);
 }
 
 /* Kernel ns << 32 per counter tick between two samples; 0 if unusable. */
@@ -283,8 +342,7 @@ static uint64_t rate_between(const struct tk_sample *a,
 	if (dt <= 0 || dk <= 0)
 		return 0;
 	i128 r = fx(dk) / dt;
-	/* Plausible counters: 1 kHz .. 100 GHz. */
-	if (r < fx(1) / 100 || r > fx(1000000))
+	if (r < UCLOCK__MULT_MIN || r > UCLOCK__MULT_MAX)
 		return 0;
 	return (uint64_t)r;
 }
@@ -432,6 +490,13 @@ static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 	c.base_tai = c.base_real + tk->off.tai;
 	c.floor_mono = fx_to_ns(line_at(mono, (int64_t)c.hard));
 	c.floor_raw = fx_to_ns(line_at(raw, (int64_t)c.hard));
+	/* A writer that promises its next update no sooner than keep_ns
+	 * (uclockd: its period, or half a short span) lets readers of a
+	 * shared page keep a copy of these lines that long (see attach.c). */
+	c.keep = ns_to_ticks(tk->keep_ns < span_ns / 2 ? tk->keep_ns : span_ns / 2,
+			     mono->mult);
+	if (c.keep > c.limit)
+		c.keep = c.limit;
 	split_bases(&c);
 	return c;
 }
@@ -445,6 +510,16 @@ static struct line copy_line(const struct uclock__copy *c, int raw)
 			     .mult = raw ? c->raw_mult : c->mult};
 }
 
+/* A line's value at 'at' ticks from its anchor, as floors for the next. */
+static void floors_at(const struct uclock__copy *c, uint64_t at,
+		      struct uclock__copy *next)
+{
+	struct line mono = copy_line(c, 0), raw = copy_line(c, 1);
+
+	next->floor_mono = fx_to_ns(line_at(&mono, (int64_t)at));
+	next->floor_raw = fx_to_ns(line_at(&raw, (int64_t)at));
+}
+
 /*
  * The highest values the current line can have handed out.  Readers use it
  * only at counter values they have read, never past 'hard', and none after
@@ -454,14 +529,41 @@ static struct line copy_line(const struct uclock__copy *c, int raw)
 static void line_floors(const struct uclock_tk *tk, const struct uclock__copy *cur,
 			uint64_t now, int tight, struct uclock__copy *next)
 {
-	struct line mono = copy_line(cur, 0), raw = copy_line(cur, 1);
 	int64_t age = tick_diff(now, cur->cycle_last, cur->mask);
 	int64_t cap = (int64_t)cur->hard;
 
 	if (tight && age >= 0 && age + (int64_t)tk->window_ticks < cap)
 		cap = age + (int64_t)tk->window_ticks;
-	next->floor_mono = fx_to_ns(line_at(&mono, cap));
-	next->floor_raw = fx_to_ns(line_at(&raw, cap));
+	floors_at(cur, (uint64_t)cap, next);
+}
+
+/*
+ * When warm-up can end: calibrated for warm_ns, and the kernel past both
+ * floors.  Kept per clock, so that a reader in warm-up tells from the one
+ * kernel reading it takes anyway whether to try an update.
+ */
+static void set_warm_deadline(struct uclock_tk *tk, const struct tk_sample *sm,
+			      const struct tk_sample *sr, int64_t floor_mono,
+			      int64_t floor_raw)
+{
+	int64_t mono = tk->warm_mono.ns + warm_ns(tk), raw_mono = INT64_MIN;
+
+	if (floor_mono != INT64_MIN && floor_mono + 1 > mono)
+		mono = floor_mono + 1;
+	/* The raw floor, in MONOTONIC terms: they run together to ppm. */
+	if (floor_raw != INT64_MIN)
+		raw_mono = floor_raw + 1 - (sr->ns - sm->ns);
+	if (raw_mono > mono)
+		mono = raw_mono;
+	int64_t due[SLOT_NONE] = {
+		[SLOT_MONO] = mono,
+		[SLOT_RAW] = mono + (sr->ns - sm->ns),
+		[SLOT_REAL] = mono + tk->off.real,
+		[SLOT_BOOT] = mono + tk->off.boot,
+		[SLOT_TAI] = mono + tk->off.real + tk->off.tai,
+	};
+	for (int i = 0; i < SLOT_NONE; i++)
+		__atomic_store_n(&tk->warm_due[i], due[i], __ATOMIC_RELAXED);
 }
 
 /*
@@ -492,18 +594,14 @@ static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
 		    ((tk->ops.counter(tk->ops.ctx) - now) & mask) <= tk->window_ticks)
 			break;
 	}
-	uclock__copy_flip(tk->page);
+	flip(tk);
 	tk->warm_mono = *sm;
 	tk->warm_raw = *sr;
 	tk->have_warm = 1;
 	tk->have_prev = 0;
 	tk->mono_hist.n = 0;
 	tk->raw_hist.n = 0;
-	__atomic_store_n(&tk->warm_deadline_ns,
-			 sm->ns + warm_ns(tk) > next.floor_mono
-				 ? sm->ns + warm_ns(tk)
-				 : next.floor_mono,
-			 __ATOMIC_RELAXED);
+	set_warm_deadline(tk, sm, sr, next.floor_mono, next.floor_raw);
 	bump(&tk->warmups);
 }
 
@@ -575,8 +673,11 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 	uint64_t shown_at = 0;
 	int shown = 0;
 
+	int64_t age_ns = 8 * bracket_tries(tk) * tk->call_ns;
+
 	tk->window_ticks = ns_to_ticks(WINDOW_NS, tk->rate);
-	tk->sample_age_ticks = ns_to_ticks(SAMPLE_AGE_NS, tk->rate);
+	tk->sample_age_ticks = ns_to_ticks(age_ns > SAMPLE_AGE_NS ? age_ns : SAMPLE_AGE_NS,
+					   tk->rate);
 	for (int attempt = 0; attempt < 8 || shown; attempt++) {
 		uint64_t now = tk->ops.counter(tk->ops.ctx);
 		uint64_t age = (now - cur->cycle_last) & mask;
@@ -653,7 +754,7 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 			continue;
 		}
 		writer_point(tk);
-		uclock__copy_flip(tk->page);
+		flip(tk);
 		published(tk, sm, sr, span, mono_err, raw_err, corr);
 		return 0;
 	}
@@ -726,8 +827,10 @@ static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
 	/* Calibrated long enough, and the kernel has passed the floors: a line
 	 * anchored now starts at the kernel, not ahead of it. */
 	if (sm->ns - tk->warm_mono.ns < warm_ns(tk) || sm->ns <= cur->floor_mono ||
-	    sr->ns <= cur->floor_raw)
+	    sr->ns <= cur->floor_raw) {
+		set_warm_deadline(tk, sm, sr, cur->floor_mono, cur->floor_raw);
 		return 0;
+	}
 
 	uint64_t rate = rate_between(&tk->warm_mono, sm, mask);
 	uint64_t raw_rate = rate_between(&tk->warm_raw, sr, mask);
@@ -799,11 +902,9 @@ static int target_samples(struct uclock_tk *tk, const struct uclock__page *targe
 	struct uclock__copy c;
 	uint64_t now;
 
-	uclock__copy_load_at(target, &c, tk->ops.counter, tk->ops.ctx, &now);
-	uint64_t delta = (now - c.cycle_last) & c.mask;
-	if (__atomic_load_n(&target->state, __ATOMIC_ACQUIRE) != UCLOCK__LIVE ||
-	    c.mode != UCLOCK_MODE_COUNTER || delta > c.hard)
+	if (!uclock__shared_usable(target, &c, &now, tk->ops.counter, tk->ops.ctx))
 		return -1;
+	uint64_t delta = now - c.cycle_last;
 	*sm = (struct tk_sample){.tick = now, .c0 = now, .half = 0,
 				 .ns = uclock__copy_value(&c, SLOT_MONO, delta) - TARGET_MARGIN_NS};
 	*sr = (struct tk_sample){.tick = now, .c0 = now, .half = 0,
@@ -840,7 +941,9 @@ static int update_once(struct uclock_tk *tk, int last_try)
 			return -1;
 		good = calm(&tk->typical_half[0], sm.half) &
 		       calm(&tk->typical_half[1], sr.half);
-		if (!good && !last_try)
+		/* Expensive kernel readings are not taken again: their brackets
+		 * are wide anyway, and an update must stay a few calls. */
+		if (!good && !last_try && cheap_calls(tk))
 			return RESAMPLE;
 	}
 	/* BOOTTIME moved on without MONOTONIC: the interval held a suspend,
@@ -848,7 +951,7 @@ static int update_once(struct uclock_tk *tk, int last_try)
 	int suspended = tk->have_off && off.boot > tk->off.boot;
 	take_offsets(tk, &off);
 	if (cur.mode != UCLOCK_MODE_COUNTER)
-		return good ? warm_step(tk, &cur, &sm, &sr) : -1;
+		return good || !cheap_calls(tk) ? warm_step(tk, &cur, &sm, &sr) : -1;
 
 	if (discontinuity(tk, &sm, &sr, &keep_floor)) {
 		bump(&tk->discontinuities);
@@ -924,29 +1027,124 @@ void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
 }
 
 /*
- * Take over from another page (a shared page whose writer is gone): warm
- * up again, with that page's floors, so that nothing its readers handed out
- * is passed.  Caller holds the lock.
+ * Stage 'next' with floors on c's lines where readers can have stopped
+ * using them, and flip.  at_now: readers use c only until this flip (the
+ * writer ends or replaces c on the page they read): then that is the line
+ * now, plus a margin for the flip and for CPUs whose counters differ a
+ * little, tried again if the flip came later; 'cut' also ends next's
+ * lines there (next->hard).  Otherwise 'hard', where readers stop
+ * extrapolating.
  */
-void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from)
+static void stage_floored(struct uclock_tk *tk, const struct uclock__copy *c,
+			  int at_now, int cut, struct uclock__copy *next)
+{
+	uint64_t margin = ((u128)END_MARGIN_NS << FRAC_BITS) / c->raw_mult;
+
+	for (int attempt = 0; at_now && attempt < 8; attempt++) {
+		uint64_t now = tk->ops.counter(tk->ops.ctx);
+		int64_t age = tick_diff(now, c->cycle_last, c->mask);
+
+		if (age < 0)
+			age = 0;
+		if ((uint64_t)age + margin >= c->hard)
+			break;
+		floors_at(c, (uint64_t)age + margin, next);
+		if (cut)
+			next->hard = (uint64_t)age + margin;
+		uclock__copy_stage(tk->page, next);
+		if (((tk->ops.counter(tk->ops.ctx) - now) & c->mask) <= margin / 2)
+			return;
+	}
+	floors_at(c, c->hard, next);
+	if (cut)
+		next->hard = c->hard;
+	uclock__copy_stage(tk->page, next);
+}
+
+/*
+ * Take over from another page's lines ('from': the shared page a process
+ * leaves, or the page a new uclockd finds): warm up again, with floors at
+ * the highest values that page's readers can have handed out, so that no
+ * clock goes back.  A counter copy: its lines where readers stop using
+ * them (see stage_floored); a warm-up copy: the floors it carries; NULL or
+ * anything else: none (a new timeline).  Caller holds the lock.
+ */
+void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from, int at_now)
 {
 	struct uclock__copy next;
 
 	uclock__copy_load(tk->page, &next);
 	next.mode = UCLOCK_MODE_WARMUP;
 	next.limit = 0;
+	next.keep = 0;
 	next.floor_mono = INT64_MIN;
 	next.floor_raw = INT64_MIN;
-	if (from->mode == UCLOCK_MODE_COUNTER) {
-		line_floors(tk, from, from->cycle_last + from->hard, 0, &next);
+	if (from && (from->mode == UCLOCK_MODE_COUNTER || from->mode == UCLOCK_MODE_WARMUP)) {
 		next.base_mono = from->base_mono;
 		next.base_boot = from->base_boot;
+		next.base_real = from->base_real;
+		next.base_tai = from->base_tai;
 	}
-	publish_now(tk, &next);
+	if (from && from->mode == UCLOCK_MODE_WARMUP) {
+		next.floor_mono = from->floor_mono;
+		next.floor_raw = from->floor_raw;
+	}
+	if (from && from->mode == UCLOCK_MODE_COUNTER)
+		stage_floored(tk, from, at_now, 0, &next);
+	else
+		uclock__copy_stage(tk->page, &next);
+	flip(tk);
 	tk->have_warm = 0;
 	tk->have_prev = 0;
 	__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
-	__atomic_store_n(&tk->warm_deadline_ns, INT64_MIN, __ATOMIC_RELAXED);
+	for (int i = 0; i < SLOT_NONE; i++)
+		__atomic_store_n(&tk->warm_due[i], INT64_MIN, __ATOMIC_RELAXED);
+}
+
+/*
+ * A writer that stops (uclockd's clean exit): readers leave the page at
+ * their next read (limit and keep 0), and its lines end now: 'hard' is cut
+ * to this moment plus the margin, so that the floors readers leave with
+ * are what they can have read, not what the lines would reach a span
+ * later.  Caller holds the lock and has waited out the last copy's keep:
+ * no process still reads its own mirror of it.
+ */
+void uclock__tk_end(struct uclock_tk *tk)
+{
+	struct uclock__copy c, next;
+
+	uclock__copy_load(tk->page, &c);
+	next = c;
+	next.limit = 0;
+	next.keep = 0;
+	if (c.mode == UCLOCK_MODE_COUNTER)
+		stage_floored(tk, &c, 1, 1, &next);
+	else
+		uclock__copy_stage(tk->page, &next);
+	flip(tk);
+}
+
+/*
+ * The kernel's REALTIME was set: take its new offsets, keeping the lines
+ * as they are, so that readers still on a copy of the old ones (until its
+ * keep) are never ahead of the new copy.  Caller holds the lock.
+ */
+int uclock__tk_update_offsets(struct uclock_tk *tk)
+{
+	struct uclock__copy c;
+	struct tk_offsets off;
+
+	uclock__copy_load(tk->page, &c);
+	if (c.mode != UCLOCK_MODE_COUNTER)
+		return uclock__tk_update(tk);
+	if (measure_offsets(tk, &off) != 0)
+		return -1;
+	take_offsets(tk, &off);
+	c.base_real = c.base_mono + off.real;
+	c.base_tai = c.base_real + off.tai;
+	split_bases(&c);
+	publish_now(tk, &c);
+	return 0;
 }
 
 void uclock__tk_set_kernel_mode(struct uclock_tk *tk)
@@ -977,38 +1175,74 @@ int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
 	}
 }
 
-/* The highest value the last line can have handed out for this clock. */
+/*
+ * The highest value the last line can have handed out for this clock.
+ * REALTIME and TAI have one too (MONOTONIC's, moved by their offset), but
+ * it holds them only against a reading a little below it (see
+ * uclock__floored()): further, the kernel's wall clock was set back.
+ */
 static int64_t slot_floor(const struct uclock__copy *c, enum slot slot)
 {
-	switch (slot) {
-	case SLOT_MONO:
-		return c->floor_mono;
-	case SLOT_RAW:
+	static const int64_t none = INT64_MIN;
+
+	if (slot == SLOT_RAW)
 		return c->floor_raw;
-	case SLOT_BOOT:
-		return c->floor_mono == INT64_MIN
-			       ? INT64_MIN
-			       : c->floor_mono + (c->base_boot - c->base_mono);
-	default:
-		return INT64_MIN; /* REALTIME and TAI may step back */
+	if (c->floor_mono == none)
+		return none;
+	switch (slot) {
+	case SLOT_BOOT: return c->floor_mono + (c->base_boot - c->base_mono);
+	case SLOT_REAL: return c->floor_mono + (c->base_real - c->base_mono);
+	case SLOT_TAI: return c->floor_mono + (c->base_tai - c->base_mono);
+	default: return c->floor_mono;
 	}
+}
+
+/* A kernel reading k raised to a floor (see slot_floor()). */
+int64_t uclock__floored(int64_t k, int64_t floor, enum slot slot)
+{
+	if (k >= floor)
+		return k;
+	if ((slot == SLOT_REAL || slot == SLOT_TAI) && floor - k > WALL_FLOOR_NS)
+		return k;
+	return floor;
+}
+
+/*
+ * The floor a copy leaves for a clock when readers stop using it: a
+ * counter copy's lines at 'hard' (readers go no further), a warm-up copy's
+ * own floors; none for anything else.  As uclock__tk_adopt() sets them.
+ */
+int64_t uclock__copy_floor(const struct uclock__copy *c, enum slot slot)
+{
+	struct uclock__copy f;
+
+	if (!c || (c->mode != UCLOCK_MODE_COUNTER && c->mode != UCLOCK_MODE_WARMUP))
+		return INT64_MIN;
+	f = *c;
+	if (c->mode == UCLOCK_MODE_COUNTER)
+		floors_at(c, c->hard, &f);
+	return slot_floor(&f, slot);
 }
 
 /*
  * Read the kernel for a clock, raised to the floor.  Valid only if no new
  * copy was published meanwhile: then the kernel read came before the flip
- * and the new line is above it.  -1 means read again.
+ * and the new line is above it.  RETRY means read again; -1 that the
+ * kernel clock failed (errno is the kernel's).  *kernel: its own reading.
  */
+#define RETRY 1
+
 static int fallback(struct uclock_tk *tk, const struct uclock__copy *c,
-		    uint32_t seq, enum slot slot, int64_t *ns)
+		    uint32_t seq, enum slot slot, int64_t *ns, int64_t *kernel)
 {
 	int64_t k, floor = slot_floor(c, slot);
 
 	if (kernel_ns(tk, clock_of(slot), &k) != 0)
 		return -1;
 	if (uclock__seq_changed(tk->page, seq))
-		return -1;
-	*ns = k > floor ? k : floor;
+		return RETRY;
+	*ns = uclock__floored(k, floor, slot);
+	*kernel = k;
 	return 0;
 }
 
@@ -1039,24 +1273,22 @@ static int stale_fallback(struct uclock_tk *tk, const struct uclock__copy *c,
 			  uint32_t seq, enum slot slot, int64_t *ns)
 {
 	uint32_t next = seq + UCLOCK__SEQ_STEP;
+	int64_t kernel;
 
 	__atomic_store_n(&tk->fallback_seen, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&tk->staged_seq, __ATOMIC_SEQ_CST) == next) {
 		bump(&tk->staged_reads);
-		return staged_read(tk, seq, next, slot, ns);
+		return staged_read(tk, seq, next, slot, ns) == 0 ? 0 : RETRY;
 	}
 	bump(&tk->kernel_fallbacks);
-	return fallback(tk, c, seq, slot, ns);
+	return fallback(tk, c, seq, slot, ns, &kernel);
 }
 
-static int warmup_due(struct uclock_tk *tk)
-{
-	int64_t mono;
-
-	return kernel_ns(tk, CLOCK_MONOTONIC, &mono) == 0 &&
-	       mono >= __atomic_load_n(&tk->warm_deadline_ns, __ATOMIC_RELAXED);
-}
-
+/*
+ * The slow read path.  Every way out either returns a reading or, when the
+ * kernel's clock fails (a sandbox forbids it), INT64_MIN with the kernel's
+ * errno: it never spins on a kernel that keeps failing.
+ */
 int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
 {
 	for (int attempt = 0;; attempt++) {
@@ -1065,7 +1297,8 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
 		uint32_t seq = uclock__copy_load_at(tk->page, &c, tk->ops.counter,
 						    tk->ops.ctx, &now);
 		uint64_t delta = (now - c.cycle_last) & c.mask;
-		int64_t ns;
+		int64_t ns, kernel;
+		int rc;
 
 		switch (c.mode) {
 		case UCLOCK_MODE_COUNTER:
@@ -1079,26 +1312,29 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot)
 				continue;
 			if (delta <= c.hard)
 				return uclock__copy_value(&c, slot, delta);
-			if (stale_fallback(tk, &c, seq, slot, &ns) == 0)
-				return ns;
-			continue;
+			rc = stale_fallback(tk, &c, seq, slot, &ns);
+			break;
 		case UCLOCK_MODE_WARMUP:
 		case UCLOCK_MODE_UNINIT:
-			if (attempt == 0 &&
-			    (c.mode == UCLOCK_MODE_UNINIT || warmup_due(tk)) &&
+			/* The kernel's answer; an update when it says warm-up
+			 * may be over (one kernel reading a read). */
+			rc = fallback(tk, &c, seq, slot, &ns, &kernel);
+			if (rc == 0 && attempt == 0 &&
+			    (c.mode == UCLOCK_MODE_UNINIT ||
+			     kernel >= __atomic_load_n(&tk->warm_due[slot], __ATOMIC_RELAXED)) &&
 			    uclock__tk_try_update(tk))
 				continue;
 			break;
 		default:
+			rc = fallback(tk, &c, seq, slot, &ns, &kernel);
 			break;
 		}
-		if (fallback(tk, &c, seq, slot, &ns) == 0)
+		if (rc == 0)
 			return ns;
-		if (attempt > 100) /* the kernel clock itself fails */
+		if (rc < 0)
 			return INT64_MIN;
 	}
 }
-
 
 /* Warm-up: the kernel's value now, moved back by the counter distance at
  * the rate seen since warm-up began (when the writer state is free). */

@@ -48,14 +48,14 @@ uint64_t uclock__tsc_lfence(void *ctx)
 #define ROUNDS 7
 #define CALLS 32
 
-/* Fewest counter ticks seen for CALLS calls of fn, over a few rounds. */
-static uint64_t cost(void (*fn)(void))
+/* Fewest counter ticks seen for 'calls' calls of fn, over 'rounds'. */
+static uint64_t cost(void (*fn)(void), int rounds, int calls)
 {
 	uint64_t best = UINT64_MAX;
 
-	for (int r = 0; r < ROUNDS; r++) {
+	for (int r = 0; r < rounds; r++) {
 		uint64_t t0 = uclock__tsc_lfence(NULL);
-		for (int i = 0; i < CALLS; i++)
+		for (int i = 0; i < calls; i++)
 			fn();
 		uint64_t t1 = uclock__tsc_lfence(NULL);
 		if (t1 - t0 < best)
@@ -85,12 +85,15 @@ int uclock__tsc_prefer_rdtscp(void)
 	/* They cost about the same on most CPUs: keep to rdtscp (as the
 	 * kernel's vDSO does) unless lfence+rdtsc is clearly cheaper, so the
 	 * choice does not flip between runs on measurement noise. */
-	return f.rdtscp && cost(call_rdtscp) * 10 <= cost(call_lfence) * 11;
+	return f.rdtscp && cost(call_rdtscp, ROUNDS, CALLS) * 10 <=
+				  cost(call_lfence, ROUNDS, CALLS) * 11;
 }
 
+/* A few kernel readings only: each may be a system call (no vDSO), and a
+ * process under strace pays tens of microseconds for one. */
 int uclock__tsc_slower_than_kernel(void)
 {
-	return cost(call_rdtsc) >= cost(call_kernel);
+	return cost(call_rdtsc, ROUNDS, CALLS) / CALLS >= cost(call_kernel, 3, 2) / 2;
 }
 
 #else

@@ -5,6 +5,11 @@
  * when the kernel's REALTIME is set, and after a suspend; on a clean stop
  * it marks the page stopped.  It runs in the foreground and logs to stderr,
  * for a service manager.
+ *
+ * One daemon a page: it holds a lock on PATH.lock for its life.  It keeps
+ * the same file across restarts (processes map it once, at their first
+ * read, and follow it by looking at memory): a new daemon takes over the
+ * page it finds, with floors at what the old one's readers can have read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -33,7 +39,7 @@ struct daemon {
 	int64_t period_ns;          /* between updates */
 	struct uclock__page *page;
 	struct uclock_tk tk;
-	int tick_fd, settime_fd, signal_fd;
+	int tick_fd, settime_fd, signal_fd, lock_fd;
 	uint64_t last_disc, last_steps;
 };
 
@@ -108,53 +114,150 @@ static int parse(struct daemon *d, int argc, char **argv)
 	return -1;
 }
 
-/*
- * A new file beside the old one, renamed over it when ready: a reader of
- * the old page keeps its (now unlinked) file and sees it go stale; no
- * reader ever sees a short or half-made page.
- */
-static int create_page(struct daemon *d, char *tmp, size_t tmp_size)
+/* The page's directory, made if missing: 0755 whatever the umask, so that
+ * every user's readers can reach the page. */
+static int make_dir(const char *path)
 {
-	char dir[256];
+	char dir[256], why[512];
 	char *slash;
-	int fd;
 
-	snprintf(dir, sizeof(dir), "%s", d->path);
+	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			say("cannot create %s: %s", dir, strerror(errno));
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) == 0) {
+		if (chmod(dir, 0755) != 0) {
+			say("cannot set the mode of %s: %s", dir, strerror(errno));
 			return -1;
 		}
+	} else if (errno != EEXIST) {
+		say("cannot create %s: %s", dir, strerror(errno));
+		return -1;
 	}
+	if (!uclock__trusted_dir(dir, path, why, sizeof(why)))
+		say("warning: readers looking in %s by default will not trust it: %s", dir,
+		    why);
+	return 0;
+}
+
+/*
+ * PATH.lock, locked for the daemon's life: a second daemon on the same
+ * page refuses to start, and says which one keeps it.
+ */
+static int take_lock(struct daemon *d)
+{
+	char lock[300], pid[32];
+	ssize_t n;
+
+	snprintf(lock, sizeof(lock), "%s.lock", d->path);
+	d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (d->lock_fd < 0) {
+		say("cannot open %s: %s", lock, strerror(errno));
+		return -1;
+	}
+	/* A daemon killed an instant ago may still hold it: a moment's grace. */
+	for (int i = 0; i < 50 && flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0; i++)
+		usleep(20000);
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		n = pread(d->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		say("another uclockd (pid %s) keeps %s; not starting", pid[0] ? pid : "?",
+		    d->path);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(d->lock_fd, 0) != 0 || pwrite(d->lock_fd, pid, (size_t)n, 0) != n)
+		say("warning: cannot write the pid into %s: %s", lock, strerror(errno));
+	return 0;
+}
+
+/*
+ * The page a previous daemon left, if it is one this daemon may keep: a
+ * regular file of ours, writable by us alone, of the page's size and
+ * layout.  Mapped for writing, or NULL.
+ */
+static struct uclock__page *reuse_page(struct daemon *d)
+{
+	struct stat st;
+	struct uclock__page *page;
+	int fd = open(d->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_size != UCLOCK__PAGE_BYTES) {
+		close(fd);
+		return NULL;
+	}
+	page = mmap(NULL, UCLOCK__PAGE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (page == MAP_FAILED)
+		return NULL;
+	if (page->magic != UCLOCK_PAGE_MAGIC || page->version != UCLOCK_PAGE_VERSION ||
+	    page->size != sizeof(*page) || page->source != UCLOCK_SOURCE_TSC) {
+		munmap(page, UCLOCK__PAGE_BYTES);
+		return NULL;
+	}
+	return page;
+}
+
+/*
+ * A new file beside the old one, renamed over it when ready: no reader
+ * ever sees a short or half-made page.  Only when there is no page this
+ * daemon can keep: processes that mapped another file do not follow.
+ */
+static struct uclock__page *create_page(struct daemon *d, char *tmp, size_t tmp_size)
+{
+	struct uclock__page *page;
+	int fd;
+
 	snprintf(tmp, tmp_size, "%s.%d.tmp", d->path, (int)getpid());
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		say("cannot create %s: %s", tmp, strerror(errno));
-		return -1;
+		return NULL;
 	}
 	/* Readers require: writable by its owner alone, whatever the umask. */
 	if (fchmod(fd, 0644) != 0 || ftruncate(fd, UCLOCK__PAGE_BYTES) != 0) {
 		say("cannot size %s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
-		return -1;
+		return NULL;
 	}
-	d->page = mmap(NULL, UCLOCK__PAGE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	page = mmap(NULL, UCLOCK__PAGE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
-	if (d->page == MAP_FAILED) {
+	if (page == MAP_FAILED) {
 		say("cannot map %s: %s", tmp, strerror(errno));
 		unlink(tmp);
-		return -1;
+		return NULL;
 	}
-	return 0;
+	return page;
+}
+
+/*
+ * Take over a page a previous daemon kept: its readers may still be
+ * reading its last lines, now.  Warm up with floors at those lines' value
+ * now (see uclock__tk_adopt()), on the same page: they then leave its
+ * lines for the kernel's answer raised to the floors, and come back.
+ */
+static void take_over(struct daemon *d)
+{
+	struct uclock__copy last;
+
+	uclock__copy_load(d->page, &last);
+	if (uclock__tk_take(&d->tk)) {
+		uclock__tk_adopt(&d->tk, &last, 1);
+		uclock__tk_give(&d->tk);
+	}
+	say("took over %s (last kept by pid %d)", d->path, d->page->writer_pid);
 }
 
 static int start_keeping(struct daemon *d)
 {
 	struct uclock_tk_ops ops;
-	char tmp[300];
+	char tmp[300] = "";
 	int64_t mono, boot;
 
 	if (!uclock__counter_ops(&ops)) {
@@ -162,10 +265,14 @@ static int start_keeping(struct daemon *d)
 		return -1;
 	}
 	if (uclock__timens_offsets(&mono, &boot) != 0) {
-		say("cannot read this process's time namespace offsets");
+		say("cannot read this process's time namespace offsets (is /proc mounted?)");
 		return -1;
 	}
-	if (create_page(d, tmp, sizeof(tmp)) != 0)
+	if (make_dir(d->path) != 0 || take_lock(d) != 0)
+		return -1;
+	d->page = reuse_page(d);
+	int reused = d->page != NULL;
+	if (!reused && !(d->page = create_page(d, tmp, sizeof(tmp))))
 		return -1;
 	/* Readers use the parameters for a span (the slow path then) and
 	 * leave the page after two: at least 10 ms, so that a daemon kept
@@ -173,13 +280,16 @@ static int start_keeping(struct daemon *d)
 	 * for dead.  The lines are steered over the span. */
 	int64_t span = 2 * d->period_ns > MIN_SPAN_NS ? 2 * d->period_ns : MIN_SPAN_NS;
 	uclock__tk_init(&d->tk, d->page, &ops, span);
+	d->tk.keep_ns = d->period_ns;
+	if (reused)
+		take_over(d);
 	d->page->source = UCLOCK_SOURCE_TSC;
 	d->page->writer_pid = (int32_t)getpid();
 	d->page->timens_monotonic_ns = mono;
 	d->page->timens_boottime_ns = boot;
 	uclock__tk_update(&d->tk);
 	__atomic_store_n(&d->page->state, UCLOCK__LIVE, __ATOMIC_RELEASE);
-	if (rename(tmp, d->path) != 0) {
+	if (!reused && rename(tmp, d->path) != 0) {
 		say("cannot put the page at %s: %s", d->path, strerror(errno));
 		unlink(tmp);
 		return -1;
@@ -189,8 +299,12 @@ static int start_keeping(struct daemon *d)
 	return 0;
 }
 
-/* The next update: a period away, sooner while the timekeeper's span is
- * short (after an anchor), so that readers never find it stale. */
+/*
+ * The next update: a period away, sooner while the timekeeper's span is
+ * short (after an anchor), so that readers never find it stale.  Never
+ * sooner than the copy's keep (readers keep their own mirror of it until
+ * then), which the timekeeper set from the same figures.
+ */
 static void arm_tick(struct daemon *d)
 {
 	int64_t next = d->period_ns;
@@ -243,10 +357,15 @@ static int open_events(struct daemon *d)
 	return 0;
 }
 
-static void update(struct daemon *d)
+/* offsets_only: REALTIME was set; the lines stay (readers' mirrors of
+ * them are good until their keep), the offsets follow the kernel. */
+static void update(struct daemon *d, int offsets_only)
 {
 	if (uclock__tk_take(&d->tk)) {
-		uclock__tk_update(&d->tk);
+		if (offsets_only)
+			uclock__tk_update_offsets(&d->tk);
+		else
+			uclock__tk_update(&d->tk);
 		uclock__tk_give(&d->tk);
 	}
 	if (d->tk.discontinuities != d->last_disc) {
@@ -260,16 +379,33 @@ static void update(struct daemon *d)
 	}
 }
 
-/* Readers leave a stopped page at their next slow read: make that now. */
+/*
+ * A clean stop.  Processes keep their own mirror of the last copy until
+ * its keep: wait that out (a period at most), then end the lines now and
+ * mark the page stopped.  Readers then leave it at their next read, with
+ * floors at what they can have read, not a span ahead.
+ */
 static void stop_keeping(struct daemon *d)
 {
 	struct uclock__copy c;
 
-	__atomic_store_n(&d->page->state, UCLOCK__STOPPED, __ATOMIC_RELEASE);
 	uclock__copy_load(d->page, &c);
-	c.limit = 0;
-	uclock__copy_stage(d->page, &c);
-	uclock__copy_flip(d->page);
+	if (c.mode == UCLOCK_MODE_COUNTER) {
+		for (;;) {
+			uint64_t age = d->tk.ops.counter(d->tk.ops.ctx) - c.cycle_last;
+			if ((int64_t)age < 0 || age > c.keep)
+				break;
+			int64_t left = (int64_t)(((unsigned __int128)(c.keep - age) *
+						  c.raw_mult) >> 32) + 1000;
+			struct timespec nap = {left / 1000000000, left % 1000000000};
+			nanosleep(&nap, NULL);
+		}
+	}
+	if (uclock__tk_take(&d->tk)) {
+		uclock__tk_end(&d->tk);
+		uclock__tk_give(&d->tk);
+	}
+	__atomic_store_n(&d->page->state, UCLOCK__STOPPED, __ATOMIC_RELEASE);
 	msync(d->page, UCLOCK__PAGE_BYTES, MS_ASYNC);
 	say("stopped; %s marked stopped", d->path);
 }
@@ -300,12 +436,12 @@ static int run(struct daemon *d)
 		if (fds[1].revents & POLLIN) {
 			if (read(d->settime_fd, &expirations, sizeof(expirations)) < 0 &&
 			    errno == ECANCELED)
-				update(d);
+				update(d, 1);
 			arm_settime(d);
 		}
 		if (fds[0].revents & POLLIN) {
 			if (read(d->tick_fd, &expirations, sizeof(expirations)) > 0)
-				update(d);
+				update(d, 0);
 			arm_tick(d);
 		}
 	}
