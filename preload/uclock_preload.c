@@ -112,7 +112,7 @@ static int from_page(void)
 {
 	struct uclock__copy c;
 
-	uclock__copy_load(uclock__active(), &c);
+	uclock__copy_load(uclock__page, &c);
 	return c.mode == UCLOCK_MODE_COUNTER;
 }
 
