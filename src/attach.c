@@ -186,13 +186,16 @@ void uclock__attach_init(struct uclock_tk *tk)
 		uclock__tk_give(tk);
 		return;
 	}
-	snprintf(why, sizeof(why),
-		 __atomic_load_n(&page->state, __ATOMIC_ACQUIRE) == UCLOCK__STOPPED
-			 ? "%.200s is marked stopped (uclockd pid %d exited): in-process, "
-			   "looking at it again"
-			 : "%.200s is not being updated (uclockd pid %d stopped or hung): "
-			   "in-process, looking at it again",
-		 path, page->writer_pid);
+	const char *state =
+		__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) == UCLOCK__STOPPED
+			? "is marked stopped (uclockd pid %d exited)"
+		: s.mode == UCLOCK_MODE_COUNTER && !uclock__copy_plausible(&s)
+			? "holds lines that cannot be right (rate or spans; uclockd pid %d)"
+			: "is not being updated (uclockd pid %d stopped or hung)";
+	char text[128];
+
+	snprintf(text, sizeof(text), state, page->writer_pid);
+	snprintf(why, sizeof(why), "%.200s %s: in-process, looking at it again", path, text);
 }
 
 /*

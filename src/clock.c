@@ -72,8 +72,7 @@ static int64_t interval_ns(void)
 		return DEFAULT_INTERVAL_NS;
 	errno = 0;
 	us = strtoll(env, &end, 10);
-	if (errno || *end || end == env || *env == '+' || *env == '-' || us < 10 ||
-	    us > 1000000) {
+	if (errno || *end || *env < '0' || *env > '9' || us < 10 || us > 1000000) {
 		bad_interval = env;
 		return DEFAULT_INTERVAL_NS;
 	}
