@@ -160,7 +160,8 @@ struct uclock__copy {
 	uint64_t discontinuities;
 	uint64_t keep;        /* shared: the writer replaces these lines no
 				 sooner than cycle_last + keep */
-	uint64_t reserved[2];
+	uint64_t rate;        /* the kernel's own rates, unsteered (ns << 32 */
+	uint64_t raw_rate;    /* per tick): counter values before the anchor */
 };
 
 /*

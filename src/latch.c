@@ -18,7 +18,7 @@ _Static_assert(sizeof(struct uclock__copy) == UCLOCK__SEQ_STEP,
 	X(sec[0]) X(sec[1]) X(sec[2]) X(sec[3]) X(sec[4])                    \
 	X(nsec[0]) X(nsec[1]) X(nsec[2]) X(nsec[3]) X(nsec[4])               \
 	X(mono_err_ns) X(raw_err_ns) X(rate_corr_ppb) X(updates)             \
-	X(discontinuities) X(keep)
+	X(discontinuities) X(keep) X(rate) X(raw_rate)
 
 /* Relaxed atomics: a stale reader may be reading the copy being written;
  * it will discard what it read, but the accesses must not tear. */

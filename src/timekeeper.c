@@ -497,6 +497,8 @@ static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 			     mono->mult);
 	if (c.keep > c.limit)
 		c.keep = c.limit;
+	c.rate = tk->rate;
+	c.raw_rate = tk->raw_rate;
 	split_bases(&c);
 	return c;
 }
@@ -1361,11 +1363,22 @@ static int64_t warm_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 }
 
 /* A counter value before or after the anchor, on a copy's lines. */
+/*
+ * A counter value on a copy's lines.  Before the anchor, readers were on
+ * earlier lines, each steered a little to meet the kernel: the kernel's
+ * own rate (measured over a long baseline) goes back from the anchor
+ * closer to what they read than this line's steered slope, whose
+ * correction would grow with the age of the value.
+ */
 int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
 				 uint64_t ticks)
 {
 	struct line l = copy_line(c, slot == SLOT_RAW);
+	uint64_t rate = slot == SLOT_RAW ? c->raw_rate : c->rate;
 	int64_t off = 0;
+
+	if (tick_diff(ticks, c->cycle_last, c->mask) < 0 && rate)
+		l.mult = rate;
 
 	if (slot == SLOT_REAL)
 		off = c->base_real - c->base_mono;
