@@ -3,8 +3,13 @@
  * one updates, the others take the kernel's answer or the lines the
  * updater has staged.  Every reading must be at least the latest one any
  * thread published before it started (the time-warp check, lock-free).
+ *
+ * The scenario is made to happen, not waited for: a hook at the writer's
+ * first point of interest holds an update of stale lines until another
+ * thread has read meanwhile (or 20 ms pass), as a preempted writer would.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -16,6 +21,30 @@
 #define ROUNDS 400
 
 static pthread_barrier_t barrier;
+static uint64_t held_at = UINT64_MAX; /* the update count last held */
+
+static uint64_t readers_meanwhile(void)
+{
+	return __atomic_load_n(&uclock__global.kernel_fallbacks, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&uclock__global.staged_reads, __ATOMIC_RELAXED);
+}
+
+/* Runs in the updater, under the update lock. */
+static void hold_stale_update(void *ctx)
+{
+	struct uclock__copy c;
+	uint64_t updates = __atomic_load_n(&uclock__global.updates, __ATOMIC_RELAXED);
+
+	(void)ctx;
+	uclock__copy_load(uclock__global.page, &c);
+	if (updates == held_at || uclock__global.ops.counter(NULL) - c.cycle_last <= c.hard)
+		return;
+	held_at = updates;
+	uint64_t seen = readers_meanwhile();
+	int64_t until = vdso_ns(CLOCK_MONOTONIC) + 20000000;
+	while (readers_meanwhile() == seen && vdso_ns(CLOCK_MONOTONIC) < until)
+		sched_yield();
+}
 static int64_t latest;        /* highest MONOTONIC reading published */
 static long back, off_kernel;
 
@@ -67,6 +96,7 @@ int main(void)
 	pthread_t t[THREADS];
 
 	uclock_mono_ns();
+	uclock__global.ops.point = hold_stale_update;
 	pthread_barrier_init(&barrier, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, reader, NULL);

@@ -119,13 +119,43 @@ static int interval(void)
 	return check_done("interval");
 }
 
+/* A bad value is refused as a bad UCLOCK_SOURCE is: pass-through, and the
+ * reason names it. */
 static int bad_interval(void)
 {
-	struct uclock_stat st = stat_now();
+	struct uclock_stat st = warmed();
+	const char *value = getenv("UCLOCK_INTERVAL_US");
 
-	CHECK(st.interval_ns == 1000000, "bad UCLOCK_INTERVAL_US: interval %lld ns",
-	      (long long)st.interval_ns);
+	CHECK(st.mode == UCLOCK_MODE_KERNEL, "UCLOCK_INTERVAL_US=%s: mode %s", value,
+	      st.mode_name);
+	CHECK(strstr(st.reason, "UCLOCK_INTERVAL_US") && strstr(st.reason, value),
+	      "the reason names the bad value '%s': %s", value, st.reason);
 	return check_done("bad interval");
+}
+
+/* Set but empty: as if unset. */
+static int empty_values(void)
+{
+	struct uclock_stat st = warmed();
+	char why[128];
+
+	if (machine_trusts_tsc(why, sizeof(why)))
+		CHECK(st.source == UCLOCK_SOURCE_TSC || strstr(st.reason, "slower"),
+		      "UCLOCK_SOURCE= (empty) is auto: %s", st.reason);
+	CHECK(!strstr(st.reason, "UCLOCK_"), "empty values are no error: %s", st.reason);
+	CHECK(st.interval_ns == 1000000, "UCLOCK_INTERVAL_US= (empty): %lld ns",
+	      (long long)st.interval_ns);
+	return check_done("empty");
+}
+
+/* A page path too long is not cut short and opened: not looked for. */
+static int long_page(void)
+{
+	struct uclock_stat st = warmed();
+
+	CHECK(st.page == NULL && strstr(st.page_reason, "longer than"),
+	      "UCLOCK_PAGE of 5000 bytes: %s", st.page_reason);
+	return check_done("long page");
 }
 
 int main(void)
@@ -135,8 +165,18 @@ int main(void)
 	static const char *const tsc[] = {"UCLOCK_SOURCE=tsc", NULL};
 	static const char *const autos[] = {"UCLOCK_SOURCE=auto", NULL};
 	static const char *const iv[] = {"UCLOCK_INTERVAL_US=250", NULL};
-	static const char *const bad_iv[] = {"UCLOCK_INTERVAL_US=12x", NULL};
+	static const char *const bad_ivs[][2] = {
+		{"UCLOCK_INTERVAL_US=12x", NULL}, {"UCLOCK_INTERVAL_US=5", NULL},
+		{"UCLOCK_INTERVAL_US=1000001", NULL}, {"UCLOCK_INTERVAL_US=-100", NULL},
+		{"UCLOCK_INTERVAL_US=99999999999999999999", NULL},
+		{"UCLOCK_INTERVAL_US= 100", NULL},
+	};
+	static const char *const empty[] = {"UCLOCK_SOURCE=", "UCLOCK_INTERVAL_US=", NULL};
+	static char long_path[5100] = "UCLOCK_PAGE=/";
+	const char *long_env[] = {long_path, "UCLOCK_SOURCE=tsc", NULL};
 	int rc = 0;
+
+	memset(long_path + strlen(long_path), 'a', 5000);
 
 	rc |= in_child(kernel, kernel_source);
 	rc |= in_child(bogus, bogus_source);
@@ -144,6 +184,9 @@ int main(void)
 	rc |= in_child(autos, auto_source);
 	rc |= in_child(NULL, auto_source);
 	rc |= in_child(iv, interval);
-	rc |= in_child(bad_iv, bad_interval);
+	for (unsigned i = 0; i < sizeof(bad_ivs) / sizeof(bad_ivs[0]); i++)
+		rc |= in_child(bad_ivs[i], bad_interval);
+	rc |= in_child(empty, empty_values);
+	rc |= in_child(long_env, long_page);
 	return rc ? 1 : 0;
 }

@@ -123,7 +123,7 @@ i=0; good=0; while [ $i -lt 8 ]; do
 
 echo "== pages that must be refused"
 refused() {  # FILE EXPECTED-REASON
-	UCLOCK_PAGE="$1" "$R" stat > "$tmp/refused" 2>&1; rc=$?
+	UCLOCK_PAGE="$1" timeout 10 "$R" stat > "$tmp/refused" 2>&1; rc=$?
 	if [ $rc = 0 ] && [ "$(field mode "$tmp/refused")" != shared ] &&
 	   field reason "$tmp/refused" | grep -q "$2"; then
 		ok "refused: $(field reason "$tmp/refused")"
@@ -148,7 +148,88 @@ cp "$page" "$tmp/version"; printf '\377\0\0\0' | dd of="$tmp/version" bs=1 seek=
 refused "$tmp/version" "layout version"
 mkdir "$tmp/dir"; refused "$tmp/dir" "not a regular file"
 refused "$tmp/none" "no page at"
+# Nothing is opened that is not a regular file: a FIFO would block every
+# reader, a device might act on being opened.
+mkfifo "$tmp/fifo"; refused "$tmp/fifo" "not a regular file"
+UCLOCK_PAGE="$tmp/fifo" timeout 10 "$BUILD/uclock" info > /dev/null 2>&1
+[ $? = 0 ] && ok "uclock info with a FIFO for a page: no hang" || bad "uclock info with a FIFO"
+refused /dev/zero "not a regular file"
+ln -s "$page" "$tmp/link"; refused "$tmp/link" "not a regular file"
+
+# A page that passes every check of the file, but whose lines cannot be
+# right: it must be refused, never followed (a zero rate would hold the
+# clock still for as long as its spans say).
+forge() {  # OUT FIELD=VALUE...  (in both copies; fields of struct uclock__copy)
+	out=$1; shift
+	python3 - "$page" "$out" "$@" <<'PY'
+import struct, sys
+src, out, edits = sys.argv[1], sys.argv[2], sys.argv[3:]
+page = bytearray(open(src, 'rb').read())
+offsets = {'limit': 16, 'mult': 24, 'hard': 104, 'keep': 232, 'nsec0': 168}
+for base in (64, 64 + 256):
+    for e in edits:
+        name, value = e.split('=')
+        fmt = '<I' if name.startswith('nsec') else '<Q'
+        struct.pack_into(fmt, page, base + offsets[name], int(value))
+open(out, 'wb').write(page)
+PY
+	chmod 644 "$out"
+}
+forge "$tmp/frozen" mult=0 limit=$((1 << 60)) hard=$((1 << 61)) keep=0
+refused "$tmp/frozen" "cannot be right"
+UCLOCK_PAGE="$tmp/frozen" "$R" run 0.5 > "$tmp/frozen.run" &&
+	ok "a reader given a page of rate 0 and endless spans keeps time itself: $(field modes "$tmp/frozen.run")" ||
+	{ bad "reader on a rate-0 page"; cat "$tmp/frozen.run"; }
+forge "$tmp/fast" mult=$((1 << 60)); refused "$tmp/fast" "cannot be right"
+forge "$tmp/long" hard=$((1 << 50)); refused "$tmp/long" "cannot be right"
+forge "$tmp/split" nsec0=1000000000; refused "$tmp/split" "cannot be right"
+
+echo "== a second daemon on the same page"
+"$D" --path "$page" 2> "$tmp/second"; rc=$?
+[ $rc = 1 ] && grep -q "another uclockd (pid $daemon) keeps" "$tmp/second" &&
+	ok "refused, exit 1: $(cat "$tmp/second")" || { bad "second daemon (exit $rc)"; cat "$tmp/second"; }
+"$R" stat > "$tmp/after2"
+[ "$(field writer "$tmp/after2")" = "$daemon" ] && ok "the first keeps the page" ||
+	bad "after a second daemon: $(cat "$tmp/after2")"
+
+echo "== the page's directory, made whatever the umask"
+(umask 077; exec "$D" --path "$tmp/made/page" 2>>"$tmp/daemon.log") & made=$!
+sleep 0.5; kill "$made"; wait "$made"
+[ "$(stat -c %a "$tmp/made")" = 755 ] && ok "mkdir under umask 077: mode 755" ||
+	bad "directory mode $(stat -c %a "$tmp/made")"
 UCLOCK_PAGE=off "$R" stat | grep -q '^reason=UCLOCK_PAGE=off' && ok "UCLOCK_PAGE=off: never attached" || bad "UCLOCK_PAGE=off"
+
+echo "== the default page's directory: trusted only if no other user can change it"
+# In a mount namespace of its own, over a private /run: the machine's is
+# not touched.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && unshare -m true 2>/dev/null; then
+	D="$D" R="$R" unshare -m sh -c '
+		mount -t tmpfs tmpfs /run || exit 3
+		unset UCLOCK_PAGE
+		"$D" --path /run/uclock/page 2>/dev/null & d=$!
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			"$R" stat | grep -q "^mode=shared" && break; sleep 0.1
+		done
+		show() { timeout 10 "$R" stat | grep -E "^(mode|reason)=" | tr "\n" " "; echo; }
+		echo "root 755: $(show)"
+		chown nobody /run/uclock; echo "nobody 755: $(show)"
+		chown 0 /run/uclock; chmod 777 /run/uclock; echo "root 777: $(show)"
+		chmod 755 /run/uclock; echo "root 755 again: $(show)"
+		kill $d; wait $d
+		rm /run/uclock/page; mkfifo /run/uclock/page; echo "fifo: $(show)"
+	' > "$tmp/default" 2>&1
+	line() { grep "^$1: " "$tmp/default" | cut -d: -f2-; }
+	line "root 755" | grep -q "mode=shared" && line "root 755 again" | grep -q "mode=shared" &&
+		ok "/run/uclock of root, mode 755: attached" || { bad "default page"; cat "$tmp/default"; }
+	line "nobody 755" | grep -q "belongs to uid 65534" &&
+		ok "another user's /run/uclock: refused" || { bad "other-owned directory"; cat "$tmp/default"; }
+	line "root 777" | grep -q "writable by others" &&
+		ok "a /run/uclock anyone can write: refused" || { bad "mode 777 directory"; cat "$tmp/default"; }
+	line "fifo" | grep -q "not a regular file" &&
+		ok "a FIFO at the default path: refused, no hang" || { bad "FIFO at the default path"; cat "$tmp/default"; }
+else
+	echo "  (not root, or no mount namespaces: the default directory case is not run)"
+fi
 
 echo "== a reader in another time namespace"
 if unshare -T true 2>/dev/null; then
