@@ -704,10 +704,13 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		if (!regular && had_line &&
 		    !__atomic_load_n(&tk->fallback_seen, __ATOMIC_SEQ_CST))
 			anchor = KERNEL;
-		/* After a fresh anchor the next updates come sooner, so that any
-		 * lead over the kernel is steered away quickly; then the span
-		 * doubles back to the interval. */
-		int64_t span = anchor == CONTINUE ? tk->span_ns * 2 : tk->interval_ns / 8;
+		/* After an anchor above the kernel the next updates come sooner,
+		 * so that the lead is steered away quickly; then the span
+		 * doubles back to the interval.  An anchor at the kernel itself
+		 * has no lead: its span doubles too, else a reader every few
+		 * hundred microseconds would find each short span stale and
+		 * make every read an update. */
+		int64_t span = anchor == UPPER ? tk->interval_ns / 8 : tk->span_ns * 2;
 		if (span < 8 * WINDOW_NS) /* room for regular updates */
 			span = 8 * WINDOW_NS;
 		if (span > tk->interval_ns)
@@ -1364,29 +1367,35 @@ static int64_t warm_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 
 /* A counter value before or after the anchor, on a copy's lines. */
 /*
- * A counter value on a copy's lines.  Before the anchor, readers were on
- * earlier lines, each steered a little to meet the kernel: the kernel's
- * own rate (measured over a long baseline) goes back from the anchor
- * closer to what they read than this line's steered slope, whose
- * correction would grow with the age of the value.
+ * A counter value on a copy's lines: what a reader would have read then.
+ * Within the span the copy was steered for, its line.  Outside it, readers
+ * were on other lines, each steered a little to meet the kernel: the
+ * kernel's own rate (measured over a long baseline) goes from the span's
+ * ends closer to what they read than this line's steered slope, whose
+ * correction would grow with the distance.
  */
 int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
 				 uint64_t ticks)
 {
 	struct line l = copy_line(c, slot == SLOT_RAW);
 	uint64_t rate = slot == SLOT_RAW ? c->raw_rate : c->rate;
+	int64_t d = tick_diff(ticks, c->cycle_last, c->mask), span = (int64_t)(c->hard / 2);
 	int64_t off = 0;
+	i128 v;
 
-	if (tick_diff(ticks, c->cycle_last, c->mask) < 0 && rate)
-		l.mult = rate;
-
+	if (d < 0 && rate)
+		v = l.value + (i128)d * (i128)rate;
+	else if (d > span && rate)
+		v = line_at(&l, span) + (i128)(d - span) * (i128)rate;
+	else
+		v = line_at(&l, d);
 	if (slot == SLOT_REAL)
 		off = c->base_real - c->base_mono;
 	else if (slot == SLOT_BOOT)
 		off = c->base_boot - c->base_mono;
 	else if (slot == SLOT_TAI)
 		off = c->base_tai - c->base_mono;
-	return fx_to_ns(line_at(&l, tick_diff(ticks, c->cycle_last, c->mask))) + off;
+	return fx_to_ns(v) + off;
 }
 
 int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
