@@ -179,9 +179,9 @@ void uclock__attach_init(struct uclock_tk *tk)
 
 	struct uclock__copy s;
 	uint64_t now;
-	if (usable(tk, &s, &now) && uclock__copy_matches_kernel(&s, tk->ops.counter,
-								  tk->ops.ctx) == 1 &&
-	    uclock__tk_take(tk)) {
+	int fresh = usable(tk, &s, &now);
+	int ours = fresh && uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1;
+	if (ours && uclock__tk_take(tk)) {
 		attached_to(tk, &s, now);
 		uclock__tk_give(tk);
 		return;
@@ -191,6 +191,8 @@ void uclock__attach_init(struct uclock_tk *tk)
 			? "is marked stopped (uclockd pid %d exited)"
 		: s.mode == UCLOCK_MODE_COUNTER && !uclock__copy_plausible(&s)
 			? "holds lines that cannot be right (rate or spans; uclockd pid %d)"
+		: fresh ? "has lines this process's clocks are not on (uclockd pid %d "
+			  "reads other clocks)"
 			: "is not being updated (uclockd pid %d stopped or hung)";
 	char text[128];
 
@@ -217,6 +219,20 @@ static int refresh(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t 
 	default:
 		return 0; /* the kernel's clock failed: read the page itself */
 	}
+}
+
+/*
+ * A copy readers leave may be believed for floors: lines that can be right
+ * (or a warm-up copy, which carries floors), on which this process's own
+ * clocks lie, extrapolated as far as they must be (see
+ * uclock__copy_matches_kernel(): the slack grows with the copy's age).
+ */
+static int believable(struct uclock_tk *tk, const struct uclock__copy *s)
+{
+	if (s->mode == UCLOCK_MODE_COUNTER ? !uclock__copy_plausible(s)
+					   : s->mode != UCLOCK_MODE_WARMUP)
+		return 0;
+	return uclock__copy_matches_kernel(s, tk->ops.counter, tk->ops.ctx) == 1;
 }
 
 /* The kernel's answer, raised to the floor a copy leaves: what a thread
@@ -261,11 +277,9 @@ int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot)
 		return uclock__copy_value(&s, slot, now - s.cycle_last);
 	}
 	/* Stopped, stale, or not plausible: floors from its copy if it can
-	 * be believed, none if not. */
-	const struct uclock__copy *from =
-		s.mode == UCLOCK_MODE_WARMUP ||
-				(s.mode == UCLOCK_MODE_COUNTER && uclock__copy_plausible(&s))
-			? &s : NULL;
+	 * be believed, none if not (nor if this process is not in the
+	 * writer's time namespace: a child that moved since it last looked). */
+	const struct uclock__copy *from = believable(tk, &s) ? &s : NULL;
 	if (!uclock__tk_take(tk))
 		return floored_kernel(from, slot);
 	if (uclock__attached())
