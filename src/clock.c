@@ -514,17 +514,27 @@ UCLOCK_API int uclock_getcpu(unsigned *cpu, unsigned *node)
 }
 
 /* Kernel-mode ticks are MONOTONIC_RAW ns: move them to the asked clock
- * by its distance from MONOTONIC_RAW now. */
+ * by its distance from MONOTONIC_RAW now, read between two MONOTONIC_RAW
+ * readings: the tightest of three such brackets (an interrupt in one
+ * would put the distance off by its length). */
 static int64_t raw_ns_to(clockid_t clock, uint64_t ticks)
 {
-	struct timespec r1, c, r2;
+	int64_t best = INT64_MAX, distance = 0;
 
-	if (uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &r1) ||
-	    uclock__kernel_gettime(clock, &c) ||
-	    uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &r2))
-		return INT64_MIN;
-	int64_t raw_mid = uclock__ts_to_ns(&r1) / 2 + uclock__ts_to_ns(&r2) / 2;
-	return (int64_t)ticks + (uclock__ts_to_ns(&c) - raw_mid);
+	for (int i = 0; i < 3; i++) {
+		struct timespec r1, c, r2;
+
+		if (uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &r1) ||
+		    uclock__kernel_gettime(clock, &c) ||
+		    uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &r2))
+			return INT64_MIN;
+		int64_t a = uclock__ts_to_ns(&r1), b = uclock__ts_to_ns(&r2);
+		if (b - a < best) {
+			best = b - a;
+			distance = uclock__ts_to_ns(&c) - (a + (b - a) / 2);
+		}
+	}
+	return (int64_t)ticks + distance;
 }
 
 UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks)
