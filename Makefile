@@ -108,7 +108,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h $(wildcard src/*
 # Sanitizer builds skip the scripts that link new programs against the
 # library, which would need the sanitizer runtime.
 LINKING_SCRIPTS := header install static preload
-$(BUILD)/tests/helpers/%: tests/helpers/%.c $(STATIC) include/uclock.h
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(STATIC) include/uclock.h $(wildcard tests/helpers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
 

@@ -7,46 +7,14 @@
 # outside its bracket, none may go back within a thread, and the process
 # keeps one mapping of the page throughout.
 BUILD=${BUILD:-build}
-D="${UCLOCKD:-$BUILD/uclockd}"
 R="$BUILD/tests/helpers/fault_reader"
 ROUNDS=${FAULT_ROUNDS:-3}
-fail=0
-tmp=$(mktemp -d)
-daemon=
-cleanup() {
-	[ -n "$daemon" ] && kill -CONT "$daemon" 2>/dev/null
-	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-ok() { printf '  ok: %s\n' "$1"; }
-bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
-page="$tmp/run/page"
-export UCLOCK_PAGE="$page"
-
-start() {
-	"$D" --path "$page" 2>>"$tmp/daemon.log" &
-	daemon=$!
-	i=0
-	while [ $i -lt 50 ]; do
-		grep -q "keeping .*(pid $daemon)" "$tmp/daemon.log" && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	bad "uclockd did not start"; cat "$tmp/daemon.log"
-	return 1
-}
-stop() {  # SIGNAL
-	kill "-$1" "$daemon"; wait "$daemon" 2>/dev/null; daemon=
-}
+. tests/helpers/daemon.sh
 
 start || exit 1
 # The reader attaches at its first read (once the daemon has calibrated),
 # then lives through every fault.
-i=0
-while [ $i -lt 50 ] && ! "$BUILD/tests/helpers/page_reader" stat | grep -q '^mode=shared'; do
-	sleep 0.1; i=$((i + 1))
-done
+wait_attached "$BUILD/tests/helpers/page_reader" stat || exit 1
 seconds=$((ROUNDS * 7 + 2))
 "$R" "$seconds" 4 > "$tmp/reader" & reader=$!
 sleep 1
@@ -63,19 +31,18 @@ while [ $round -le "$ROUNDS" ]; do
 done
 wait $reader; rc=$?
 cat "$tmp/reader" | sed 's/^/  /'
-field() { grep "^$1=" "$tmp/reader" | cut -d= -f2-; }
-[ $rc = 0 ] && ok "$(field readings) readings: none more than 1 us outside the kernel's brackets, none back" ||
+[ $rc = 0 ] && ok "$(field readings "$tmp/reader") readings: none more than 1 us outside the kernel's brackets, none back" ||
 	bad "readings outside their brackets or back"
 # Attached from the first read; off the page and back after each fault that
 # makes readers leave (a clean stop, a kill, a freeze longer than 'hard').
-backs=$(field modes | tr ',' '\n' | grep -c '^shared$')
-case $(field modes) in
+backs=$(field modes "$tmp/reader" | tr ',' '\n' | grep -c '^shared$')
+case $(field modes "$tmp/reader") in
 shared,*) [ "$backs" -gt "$ROUNDS" ] && ok "the process left the page and came back $((backs - 1)) times" ||
-	bad "modes $(field modes)" ;;
-*) bad "not attached at the first read: modes $(field modes)" ;;
+	bad "modes $(field modes "$tmp/reader")" ;;
+*) bad "not attached at the first read: modes $(field modes "$tmp/reader")" ;;
 esac
-[ "$(field mappings)" = 1 ] && ok "the page mapped once, after $((ROUNDS * 5)) faults" ||
-	bad "page mapped $(field mappings) times"
+[ "$(field mappings "$tmp/reader")" = 1 ] && ok "the page mapped once, after $((ROUNDS * 5)) faults" ||
+	bad "page mapped $(field mappings "$tmp/reader") times"
 n=$(grep -c "took over" "$tmp/daemon.log")
 [ "$n" -ge "$((ROUNDS * 4))" ] && ok "each new daemon took over the same page ($n times)" ||
 	{ bad "took over $n times"; cat "$tmp/daemon.log"; }

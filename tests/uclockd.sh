@@ -6,40 +6,16 @@
 # exec children; many readers at once; a clean stop.  (Every wait names
 # its processes: a bare wait would wait for the daemon too.)
 BUILD=${BUILD:-build}
-# UCLOCKD: another build's daemon (the sanitizer runs pass the plain one).
-D="${UCLOCKD:-$BUILD/uclockd}"
 R="$BUILD/tests/helpers/page_reader"
-fail=0
-tmp=$(mktemp -d)
-daemon=
-cleanup() {
-	[ -n "$daemon" ] && kill -CONT "$daemon" 2>/dev/null
-	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+. tests/helpers/daemon.sh
+# Up and calibrated: a new reader attaches.
+start_attached() { start && wait_attached "$R" stat; }
 
-ok() { printf '  ok: %s\n' "$1"; }
-bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
-page="$tmp/run/page"
-export UCLOCK_PAGE="$page"
-
-start() {
-	"$D" --path "$page" 2>>"$tmp/daemon.log" &
-	daemon=$!
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		[ -f "$page" ] && "$R" stat | grep -q '^mode=shared' && return 0
-		sleep 0.1
-	done
-	bad "uclockd did not start"; cat "$tmp/daemon.log"
-	return 1
-}
 # Readers spin on every CPU; the daemon, which the unit runs at real-time
 # priority, here only gets the CPU first if they are niced.
-field() { grep "^$1=" "$2" | cut -d= -f2-; }
 
 echo "== start, attach, agree with the kernel"
-start || exit 1
+start_attached || exit 1
 "$R" stat > "$tmp/stat"
 [ "$(field mode "$tmp/stat")" = shared ] && ok "a reader attaches (mode shared)" || bad "not attached: $(field reason "$tmp/stat")"
 [ "$(field writer "$tmp/stat")" = "$daemon" ] && ok "it names uclockd's pid" || bad "writer pid"
@@ -92,8 +68,8 @@ case $modes in shared,*,shared* | *,shared,*,shared*) ok "left the page, came ba
 
 echo "== the daemon killed (SIGKILL), then started again"
 nice -n 10 "$R" run 3 > "$tmp/kill" & reader=$!
-sleep 0.5; kill -9 "$daemon"; wait "$daemon" 2>/dev/null; sleep 0.5
-start
+sleep 0.5; stop KILL; sleep 0.5
+start_attached
 wait $reader
 rc=$?
 modes=$(field modes "$tmp/kill")
