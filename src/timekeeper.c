@@ -666,8 +666,10 @@ static void published(struct uclock_tk *tk, const struct tk_sample *sm,
  * Warm-up and discontinuities: kernel answers were handed out: upper bound.
  */
 static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
-		 const struct tk_sample *sm, const struct tk_sample *sr, int good)
+		 const struct tk_sample *sm_in, const struct tk_sample *sr_in, int good)
 {
+	struct tk_sample sm_now = *sm_in, sr_now = *sr_in;
+	const struct tk_sample *sm = &sm_now, *sr = &sr_now;
 	uint64_t mask = tk->ops.mask;
 	int had_line = cur->mode == UCLOCK_MODE_COUNTER;
 	struct line old_mono = copy_line(cur, 0), old_raw = copy_line(cur, 1);
@@ -685,9 +687,17 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		uint64_t age = (now - cur->cycle_last) & mask;
 
 		/* The writer was held up since it sampled the kernel: do not
-		 * extrapolate the samples that far, take new ones. */
-		if (!shown && tick_diff(now, sm->tick, mask) > (int64_t)tk->sample_age_ticks)
-			return RESAMPLE;
+		 * extrapolate the samples that far (the rate's error would
+		 * grow with it, and an upper bound of the kernel now could fall
+		 * below answers readers took meanwhile): take new ones; here,
+		 * once lines were shown, which must be published. */
+		if (tick_diff(now, sm->tick, mask) > (int64_t)tk->sample_age_ticks) {
+			if (!shown)
+				return RESAMPLE;
+			if (sample(tk, CLOCK_MONOTONIC, tk->rate, &sm_now) == 0 &&
+			    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr_now) == 0)
+				continue;
+		}
 		int regular = had_line && age <= mask >> 1 &&
 			      age + tk->window_ticks <= cur->hard;
 
@@ -1252,17 +1262,18 @@ static int fallback(struct uclock_tk *tk, const struct uclock__copy *c,
 }
 
 /* The lines an updater has staged and shown (see steer()), read before
- * their flip; still valid if staged or published, and not yet replaced. */
-static int staged_read(struct uclock_tk *tk, uint32_t seq, uint32_t next,
-		       enum slot slot, int64_t *ns)
+ * their flip: valid while they are still shown. */
+static int staged_read(struct uclock_tk *tk, uint32_t next, enum slot slot, int64_t *ns)
 {
 	struct uclock__copy c;
 	uint64_t now;
 
 	uclock__copy_load_one(tk->page, next, &c, tk->ops.counter, tk->ops.ctx, &now);
-	uint32_t cur = __atomic_load_n(&tk->page->seq, __ATOMIC_RELAXED);
-	if (cur != next &&
-	    (cur != seq || __atomic_load_n(&tk->staged_seq, __ATOMIC_SEQ_CST) != next))
+	/* Still shown after the loads: the copy read is the one shown.  The
+	 * writer takes it back (staged_seq 0) before it stages another there,
+	 * and a flip alone does not vouch for it: the copy flipped may be
+	 * that other one, half of which this reader may have loaded. */
+	if (__atomic_load_n(&tk->staged_seq, __ATOMIC_SEQ_CST) != next)
 		return -1;
 	uint64_t delta = (now - c.cycle_last) & c.mask;
 	*ns = uclock__copy_value(&c, slot, delta > c.mask >> 1 ? 0 : delta);
@@ -1283,7 +1294,7 @@ static int stale_fallback(struct uclock_tk *tk, const struct uclock__copy *c,
 	__atomic_store_n(&tk->fallback_seen, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&tk->staged_seq, __ATOMIC_SEQ_CST) == next) {
 		bump(&tk->staged_reads);
-		return staged_read(tk, seq, next, slot, ns) == 0 ? 0 : RETRY;
+		return staged_read(tk, next, slot, ns) == 0 ? 0 : RETRY;
 	}
 	bump(&tk->kernel_fallbacks);
 	return fallback(tk, c, seq, slot, ns, &kernel);
