@@ -23,8 +23,11 @@
  *    mirrored: a step forward of a few ns;
  *  - off it (its writer stopped, died or hung, or a copy that cannot be
  *    right): the own timekeeper warms up again with floors at the highest
- *    values the page's readers can have had (uclock__copy_floor(): a
- *    function of the page's last copy, so every thread leaving agrees);
+ *    values the process can have read from the page: its lines at the
+ *    moment one thread moves readers off (every reading from the page by
+ *    another thread came before; see uclock__shared_usable()).  Threads
+ *    that come meanwhile take the kernel's answer raised to the lines where
+ *    they are themselves, valid only if readers were not moved meanwhile;
  *  - this process's clocks are not the page's (it moved to another time
  *    namespace): the kernel's clocks jumped for it; no floors.
  */
@@ -127,7 +130,7 @@ static void attached_to(struct uclock_tk *tk, const struct uclock__copy *s, uint
 static void detached(struct uclock_tk *tk, const struct uclock__copy *from,
 		     const char *reason)
 {
-	uclock__tk_adopt(tk, from, 0);
+	uclock__tk_adopt(tk, from, UCLOCK_LEAVING);
 	snprintf(why, sizeof(why), "%.200s %s (uclockd pid %d)", path, reason,
 		 mapped->writer_pid);
 	__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
@@ -235,16 +238,30 @@ static int believable(struct uclock_tk *tk, const struct uclock__copy *s)
 	return uclock__copy_matches_kernel(s, tk->ops.counter, tk->ops.ctx) == 1;
 }
 
-/* The kernel's answer, raised to the floor a copy leaves: what a thread
- * gets while another moves readers off the page. */
-static int64_t floored_kernel(const struct uclock__copy *from, enum slot slot)
+/*
+ * What a thread gets while another moves readers off the page: the
+ * kernel's answer raised to the page's lines where this thread is (at most
+ * at 'hard'), or to the floors a warm-up copy carries.  The one moving
+ * readers sets floors at least that high, if it flips the own page after
+ * this thread looked at it; if it flipped before, read again, there.
+ */
+static int64_t floored_kernel(struct uclock_tk *tk, uint32_t own_seq,
+			      const struct uclock__copy *from, uint64_t now, enum slot slot)
 {
 	struct timespec ts;
-	int64_t k, floor = uclock__copy_floor(from, slot);
+	int64_t k, floor = INT64_MIN;
 
 	if (uclock__kernel_gettime(clock_of(slot), &ts) != 0)
 		return INT64_MIN;
 	k = uclock__ts_to_ns(&ts);
+	if (from && from->mode == UCLOCK_MODE_COUNTER) {
+		uint64_t delta = now - from->cycle_last;
+		floor = uclock__copy_value(from, slot, delta < from->hard ? delta : from->hard);
+	} else if (from) {
+		floor = uclock__copy_floor(from, slot);
+	}
+	if (uclock__seq_changed(tk->page, own_seq))
+		return uclock__tk_read(tk, slot);
 	return uclock__floored(k, floor, slot);
 }
 
@@ -257,8 +274,8 @@ int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot)
 {
 	struct uclock__copy own, s;
 	uint64_t now;
-
-	uclock__copy_load_at(tk->page, &own, tk->ops.counter, tk->ops.ctx, &now);
+	uint32_t own_seq = uclock__copy_load_at(tk->page, &own, tk->ops.counter,
+						tk->ops.ctx, &now);
 	uint64_t delta = now - own.cycle_last;
 	if (own.mode == UCLOCK_MODE_COUNTER && delta < own.limit &&
 	    !(own.flags & UCLOCK__CHECK))
@@ -281,7 +298,7 @@ int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot)
 	 * writer's time namespace: a child that moved since it last looked). */
 	const struct uclock__copy *from = believable(tk, &s) ? &s : NULL;
 	if (!uclock__tk_take(tk))
-		return floored_kernel(from, slot);
+		return floored_kernel(tk, own_seq, from, now, slot);
 	if (uclock__attached())
 		detached(tk, from, "stopped being updated: in-process until it is again");
 	uclock__tk_give(tk);

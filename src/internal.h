@@ -170,8 +170,9 @@ int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
 /* A served clock's time at 'delta' ticks from a copy's anchor. */
 int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
 			   uint64_t delta);
+enum uclock_floored { UCLOCK_LEAVING, UCLOCK_TAKING_OVER, UCLOCK_ENDING };
 void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from,
-		      int at_now);
+		      enum uclock_floored how);
 void uclock__tk_end(struct uclock_tk *tk);
 void uclock__tk_publish(struct uclock_tk *tk, const struct uclock__copy *next);
 int64_t uclock__copy_floor(const struct uclock__copy *c, enum slot slot);

@@ -1042,38 +1042,41 @@ void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
 }
 
 /*
- * Stage 'next' with floors on c's lines where readers can have stopped
- * using them, and flip.  at_now: readers use c only until this flip (the
- * writer ends or replaces c on the page they read): then that is the line
- * now, plus a margin for the flip and for CPUs whose counters differ a
- * little, tried again if the flip came later; 'cut' also ends next's
- * lines there (next->hard).  Otherwise 'hard', where readers stop
- * extrapolating.
+ * Stage 'next' with floors on c's lines where its readers can have
+ * stopped using them, and flip: at the counter value now, plus a margin
+ * for CPUs whose counters differ a little (at most at 'hard', where readers
+ * stop extrapolating).
+ *  UCLOCK_LEAVING: a process leaves a shared page.  Its own page holds no
+ *    copy of c that a reader may still use (it left because its copy ran
+ *    out), and its threads' readings of c are earlier than this (see
+ *    attach.c).
+ *  UCLOCK_TAKING_OVER: a new writer on a page whose old lines readers may
+ *    read until this flip, and other processes keep a copy of until c's
+ *    keep: the flip must come within the margin of 'now' (else again, with
+ *    a margin twice as wide).
+ *  UCLOCK_ENDING: the writer ends c's lines now (its hard cut there).
  */
 static void stage_floored(struct uclock_tk *tk, const struct uclock__copy *c,
-			  int at_now, int cut, struct uclock__copy *next)
+			  enum uclock_floored how, struct uclock__copy *next)
 {
 	uint64_t margin = ((u128)END_MARGIN_NS << FRAC_BITS) / c->raw_mult;
 
-	for (int attempt = 0; at_now && attempt < 8; attempt++) {
+	for (;; margin *= 2) {
 		uint64_t now = tk->ops.counter(tk->ops.ctx);
 		int64_t age = tick_diff(now, c->cycle_last, c->mask);
+		uint64_t at = age > 0 ? (uint64_t)age : 0;
 
-		if (age < 0)
-			age = 0;
-		if ((uint64_t)age + margin >= c->hard)
-			break;
-		floors_at(c, (uint64_t)age + margin, next);
-		if (cut)
-			next->hard = (uint64_t)age + margin;
+		if (how == UCLOCK_TAKING_OVER && at < c->keep)
+			at = c->keep;
+		at = at + margin < c->hard ? at + margin : c->hard;
+		floors_at(c, at, next);
+		if (how == UCLOCK_ENDING)
+			next->hard = at;
 		uclock__copy_stage(tk->page, next);
-		if (((tk->ops.counter(tk->ops.ctx) - now) & c->mask) <= margin / 2)
+		if (how == UCLOCK_LEAVING || at == c->hard ||
+		    ((tk->ops.counter(tk->ops.ctx) - now) & c->mask) <= margin / 2)
 			return;
 	}
-	floors_at(c, c->hard, next);
-	if (cut)
-		next->hard = c->hard;
-	uclock__copy_stage(tk->page, next);
 }
 
 /*
@@ -1084,7 +1087,8 @@ static void stage_floored(struct uclock_tk *tk, const struct uclock__copy *c,
  * them (see stage_floored); a warm-up copy: the floors it carries; NULL or
  * anything else: none (a new timeline).  Caller holds the lock.
  */
-void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from, int at_now)
+void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from,
+		      enum uclock_floored how)
 {
 	struct uclock__copy next;
 
@@ -1105,7 +1109,7 @@ void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from, int
 		next.floor_raw = from->floor_raw;
 	}
 	if (from && from->mode == UCLOCK_MODE_COUNTER)
-		stage_floored(tk, from, at_now, 0, &next);
+		stage_floored(tk, from, how, &next);
 	else
 		uclock__copy_stage(tk->page, &next);
 	flip(tk);
@@ -1119,10 +1123,9 @@ void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from, int
 /*
  * A writer that stops (uclockd's clean exit): readers leave the page at
  * their next read (limit and keep 0), and its lines end now: 'hard' is cut
- * to this moment plus the margin, so that the floors readers leave with
- * are what they can have read, not what the lines would reach a span
- * later.  Caller holds the lock and has waited out the last copy's keep:
- * no process still reads its own mirror of it.
+ * to this moment plus the margin, so that no reader goes on past it.
+ * Caller holds the lock and has waited out the last copy's keep: no
+ * process still reads its own copy of it.
  */
 void uclock__tk_end(struct uclock_tk *tk)
 {
@@ -1133,7 +1136,7 @@ void uclock__tk_end(struct uclock_tk *tk)
 	next.limit = 0;
 	next.keep = 0;
 	if (c.mode == UCLOCK_MODE_COUNTER)
-		stage_floored(tk, &c, 1, 1, &next);
+		stage_floored(tk, &c, UCLOCK_ENDING, &next);
 	else
 		uclock__copy_stage(tk->page, &next);
 	flip(tk);

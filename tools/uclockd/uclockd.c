@@ -238,9 +238,10 @@ static struct uclock__page *create_page(struct daemon *d, char *tmp, size_t tmp_
 
 /*
  * Take over a page a previous daemon kept: its readers may still be
- * reading its last lines, now.  Warm up with floors at those lines' value
- * now (see uclock__tk_adopt()), on the same page: they then leave its
- * lines for the kernel's answer raised to the floors, and come back.
+ * reading its last lines, now, and processes may keep a copy of them until
+ * their keep.  Warm up with floors at those lines' value then (see
+ * uclock__tk_adopt()), on the same page: readers then leave its lines for
+ * the kernel's answer raised to the floors, and come back.
  */
 static void take_over(struct daemon *d)
 {
@@ -248,7 +249,7 @@ static void take_over(struct daemon *d)
 
 	uclock__copy_load(d->page, &last);
 	if (uclock__tk_take(&d->tk)) {
-		uclock__tk_adopt(&d->tk, &last, 1);
+		uclock__tk_adopt(&d->tk, &last, UCLOCK_TAKING_OVER);
 		uclock__tk_give(&d->tk);
 	}
 	say("took over %s (last kept by pid %d)", d->path, d->page->writer_pid);
