@@ -300,7 +300,12 @@ int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot)
 	if (!uclock__tk_take(tk))
 		return floored_kernel(tk, own_seq, from, now, slot);
 	if (uclock__attached())
-		detached(tk, from, "stopped being updated: in-process until it is again");
+		detached(tk, from,
+			 __atomic_load_n(&mapped->state, __ATOMIC_ACQUIRE) == UCLOCK__STOPPED
+				 ? "was stopped: in-process until it is kept again"
+			 : s.mode == UCLOCK_MODE_COUNTER && !uclock__copy_plausible(&s)
+				 ? "holds lines that cannot be right: in-process"
+				 : "stopped being updated: in-process until it is again");
 	uclock__tk_give(tk);
 	return uclock__tk_read(tk, slot);
 }
