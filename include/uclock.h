@@ -87,6 +87,9 @@ struct uclock_stat {
 	const char *page;          /* shared page attached, or NULL */
 	const char *page_reason;   /* why attached, or why not */
 	int writer_pid;            /* uclockd's pid when attached */
+	uint64_t kernel_readings;  /* kernel clock readings made by updates and
+				      by reads answered from the kernel */
+	uint64_t update_time_ns;   /* time spent in updates, in this process */
 };
 
 /* 0 on success, -1 with errno EINVAL if st is NULL or st->size too small. */
@@ -178,10 +181,12 @@ struct uclock__page {
 	uint32_t seq;         /* latch: readers use uclock__copy_at(seq) */
 	uint32_t state;       /* shared: UCLOCK__LIVE while the writer runs */
 	int32_t writer_pid;
-	uint32_t pad0;
+	uint32_t tsc_cpus;    /* shared: CPUs the writer checked the TSC on */
 	int64_t timens_monotonic_ns;  /* the writer's time namespace */
 	int64_t timens_boottime_ns;
-	uint32_t pad[4];
+	uint32_t tsc_sync;    /* shared: 1 in step across CPUs, 2 not, 0 unknown */
+	uint32_t pad1;
+	int64_t tsc_warp_ns;  /* shared: the largest step back between CPUs seen */
 	struct uclock__copy copy[2];
 };
 

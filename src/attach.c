@@ -137,8 +137,12 @@ static void detached(struct uclock_tk *tk, const struct uclock__copy *from,
 	__atomic_store_n(&next_look_ns, coarse_now() + LOOK_NS, __ATOMIC_RELAXED);
 }
 
-/* At the first read, before any reading: nothing to converge to. */
-void uclock__attach_init(struct uclock_tk *tk)
+/*
+ * At the first read, before the trust policy decides: find the page and
+ * map it, and pass on uclockd's verdict on the TSC across CPUs if it keeps
+ * the page (it checked every CPU; this process cannot).
+ */
+void uclock__attach_look(struct uclock_trust_facts *facts)
 {
 	const char *env = secure_getenv("UCLOCK_PAGE");
 	int64_t mono, boot;
@@ -177,6 +181,32 @@ void uclock__attach_init(struct uclock_tk *tk)
 		return;
 	}
 	mapped = page;
+	if (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) == UCLOCK__LIVE) {
+		facts->sync = (enum uclock_tsc_sync_verdict)__atomic_load_n(&page->tsc_sync,
+									     __ATOMIC_RELAXED);
+		facts->sync_cpus = (int)page->tsc_cpus;
+		facts->sync_warp_ns = page->tsc_warp_ns;
+	}
+}
+
+/* The TSC is not used here: no page either. */
+void uclock__attach_drop(void)
+{
+	if (!mapped)
+		return;
+	uclock__shared_unmap(mapped);
+	mapped = NULL;
+	snprintf(why, sizeof(why), "the TSC is not used: no page");
+}
+
+/* After the look, the TSC trusted: attach at once if the page is usable
+ * (nothing read yet: nothing to converge to), else keep looking at it. */
+void uclock__attach_init(struct uclock_tk *tk)
+{
+	const struct uclock__page *page = mapped;
+
+	if (!page)
+		return;
 	looking = 1;
 	__atomic_store_n(&next_look_ns, coarse_now() + LOOK_NS, __ATOMIC_RELAXED);
 
@@ -204,12 +234,35 @@ void uclock__attach_init(struct uclock_tk *tk)
 }
 
 /*
+ * uclockd's latest check found the TSC out of step across CPUs: stop
+ * reading it, here too (raised to floors: no clock goes back), and stop
+ * looking at the page.  1 if so.  Caller holds the lock.
+ */
+static int out_of_step(struct uclock_tk *tk)
+{
+	char text[200];
+
+	if (__atomic_load_n(&mapped->tsc_sync, __ATOMIC_ACQUIRE) != UCLOCK_SYNC_NO)
+		return 0;
+	snprintf(text, sizeof(text), "uclockd (pid %d) found the TSC out of step across "
+		 "CPUs (%lld ns apart): passing through to the kernel", mapped->writer_pid,
+		 (long long)mapped->tsc_warp_ns);
+	uclock__tk_give_up(tk, text);
+	snprintf(why, sizeof(why), "%.200s: left, the TSC out of step", path);
+	looking = 0;
+	__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
+	return 1;
+}
+
+/*
  * Take the shared page's copy onto the own page, after checking that this
  * process still reads the clocks it was made from.  1 if the process left
  * the page instead.  Caller holds the lock.
  */
 static int refresh(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t now)
 {
+	if (out_of_step(tk))
+		return 1;
 	switch (uclock__copy_matches_kernel(s, tk->ops.counter, tk->ops.ctx)) {
 	case 1:
 		mirror(tk, s, now);
@@ -343,6 +396,10 @@ void uclock__reattach_maybe(struct uclock_tk *tk)
 	if (t < __atomic_load_n(&next_look_ns, __ATOMIC_RELAXED) || !uclock__tk_take(tk))
 		return;
 	__atomic_store_n(&next_look_ns, t + LOOK_NS, __ATOMIC_RELAXED);
+	if (out_of_step(tk)) {
+		uclock__tk_give(tk);
+		return;
+	}
 	if (!__atomic_load_n(&tk->target, __ATOMIC_RELAXED) && usable(tk, &s, &now) &&
 	    uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1) {
 		__atomic_store_n(&tk->target_close, 0, __ATOMIC_RELAXED);

@@ -45,19 +45,6 @@ static int kernel_clock(void *ctx, clockid_t clock, struct timespec *ts)
 	return uclock__kernel_gettime(clock, ts);
 }
 
-/* The kernel's clocksource, e.g. "tsc", or "" if it cannot be read. */
-static void read_clocksource(char *buf, size_t size)
-{
-	int fd = open("/sys/devices/system/clocksource/clocksource0/"
-		      "current_clocksource", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
-
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-}
-
 /* UCLOCK_INTERVAL_US, or the default; a bad value is named here, and the
  * trust policy refuses the counter for it (as for a bad UCLOCK_SOURCE). */
 static const char *bad_interval;
@@ -79,78 +66,36 @@ static int64_t interval_ns(void)
 	return us * 1000;
 }
 
-/* Layered, fail closed: any doubt leaves the clock to the kernel. */
-static int trust_tsc(void)
-{
-	struct uclock_tsc_features f;
-	const char *env = secure_getenv("UCLOCK_SOURCE");
-	char cs[64];
-
-	if (env && !*env)
-		env = NULL; /* set but empty: the default */
-	if (env && strcmp(env, "kernel") == 0) {
-		reason = "UCLOCK_SOURCE=kernel";
-		return 0;
-	}
-	if (env && strcmp(env, "tsc") != 0 && strcmp(env, "auto") != 0) {
-		snprintf(reason_text, sizeof(reason_text),
-			 "UCLOCK_SOURCE=%.64s is not auto, tsc or kernel", env);
-		reason = reason_text;
-		return 0;
-	}
-	if (bad_interval) {
-		snprintf(reason_text, sizeof(reason_text), "UCLOCK_INTERVAL_US=%.32s is not a "
-			 "whole number of microseconds from 10 to 1000000", bad_interval);
-		reason = reason_text;
-		return 0;
-	}
-	uclock__tsc_features(&f);
-	if (!UCLOCK__HAVE_TSC || !f.present) {
-		reason = "no usable time-stamp counter";
-		return 0;
-	}
-	if (env && strcmp(env, "tsc") == 0) {
-		reason = "UCLOCK_SOURCE=tsc";
-		return 1;
-	}
-	if (!f.invariant) {
-		reason = "the CPU does not report an invariant TSC";
-		return 0;
-	}
-	read_clocksource(cs, sizeof(cs));
-	if (strcmp(cs, "tsc") != 0) {
-		snprintf(reason_text, sizeof(reason_text),
-			 cs[0] ? "the kernel's clocksource is %s, not tsc"
-			       : "the kernel's clocksource cannot be read%s", cs);
-		reason = reason_text;
-		return 0;
-	}
-	if (uclock__tsc_slower_than_kernel()) {
-		reason = "rdtsc is slower than the kernel's clock (emulated)";
-		return 0;
-	}
-	reason = "invariant TSC, and the kernel's clocksource is tsc";
-	return 1;
-}
-
 /*
- * What a timekeeper on this machine runs on: the TSC (ordered read, the
- * cheaper of the two) and the kernel, if the TSC can be trusted; else 0,
- * and uclock__global_reason() says why.  uclockd uses it too.
+ * The counter a timekeeper on this machine reads (ordered: the cheaper of
+ * rdtscp and lfence+rdtsc) and the kernel's clocks.  uclockd uses it too.
  */
-int uclock__counter_ops(struct uclock_tk_ops *ops)
+void uclock__counter_ops(struct uclock_tk_ops *ops)
 {
-	int trusted;
-
 	uclock__kernel_init();
-	trusted = trust_tsc();
-	use_rdtscp = trusted && uclock__tsc_prefer_rdtscp();
+	use_rdtscp = uclock__tsc_prefer_rdtscp();
 	*ops = (struct uclock_tk_ops){
 		.counter = use_rdtscp ? uclock__tsc_rdtscp : uclock__tsc_lfence,
 		.clock = kernel_clock,
 		.mask = UINT64_MAX,
 	};
-	return trusted;
+}
+
+/*
+ * Whether the TSC may serve time here (see trust.c), with uclockd's
+ * verdict if its page is found; the reason is kept for uclock_stat().
+ */
+static int trusted(void)
+{
+	struct uclock_trust_facts facts;
+
+	uclock__kernel_init();
+	uclock__trust_gather(&facts);
+	facts.bad_interval = bad_interval;
+	uclock__attach_look(&facts);
+	int yes = uclock__trust_decide(&facts, reason_text, sizeof(reason_text));
+	reason = reason_text;
+	return yes;
 }
 
 /*
@@ -172,7 +117,12 @@ static void init(void)
 	 * right by the pthread_atfork handler, clone() ones not. */
 	madvise(&own, sizeof(own), MADV_WIPEONFORK);
 	interval = interval_ns();
-	own_source = uclock__counter_ops(&ops) ? UCLOCK_SOURCE_TSC : UCLOCK_SOURCE_KERNEL;
+	own_source = trusted() ? UCLOCK_SOURCE_TSC : UCLOCK_SOURCE_KERNEL;
+	if (own_source == UCLOCK_SOURCE_TSC)
+		uclock__counter_ops(&ops);
+	else
+		ops = (struct uclock_tk_ops){.counter = uclock__tsc_lfence,
+					     .clock = kernel_clock, .mask = UINT64_MAX};
 	uclock__tk_init(&uclock__global, &global_page, &ops, interval);
 	uclock__global.backup = &backup_page;
 	if (own_source == UCLOCK_SOURCE_TSC) {
@@ -181,6 +131,7 @@ static void init(void)
 		if (!uclock__attached())
 			uclock__tk_try_update(&uclock__global);
 	} else {
+		uclock__attach_drop();
 		uclock__tk_set_kernel_mode(&uclock__global);
 		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_KERNEL,
 				 __ATOMIC_RELAXED);
@@ -237,7 +188,9 @@ int uclock__global_ready(void)
 
 const char *uclock__global_reason(void)
 {
-	return reason;
+	const char *gave_up = uclock__tk_gave_up(&uclock__global);
+
+	return gave_up ? gave_up : reason;
 }
 
 const char *uclock__global_counter_read(void)

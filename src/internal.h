@@ -133,6 +133,8 @@ struct uclock_tk {
 	uint64_t rate, raw_rate;    /* kernel ns << 32 per tick, estimated */
 	uint64_t typical_half[2];   /* usual bracket half-width, MONO and RAW */
 	int64_t call_ns;            /* usual cost of a kernel reading */
+	int64_t update_ns;          /* usual cost of an update */
+	unsigned lean_updates;
 	struct tk_offsets off;
 	int have_off;
 
@@ -148,9 +150,17 @@ struct uclock_tk {
 	uint64_t window_ticks;      /* publish must follow 'now' within this */
 	uint64_t sample_age_ticks;  /* samples older than this are taken again */
 
+	/* The counter given up on (see uclock__tk_give_up()). */
+	int64_t jumps[3];           /* kernel MONOTONIC at the last counter jumps */
+	int njumps;
+	int gave_up;
+	char gave_up_why[160];
+
 	/* Statistics, written under the lock, read relaxed. */
 	uint64_t updates, warmups, discontinuities, realtime_steps;
 	uint64_t staged_reads, kernel_fallbacks;
+	uint64_t kernel_readings;   /* by the timekeeper and readers */
+	uint64_t update_ns_total;   /* time spent in updates */
 	int64_t mono_err_ns, raw_err_ns;
 	int64_t rate_corr_ppb;
 };
@@ -160,6 +170,7 @@ void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
 		     const struct uclock_tk_ops *ops, int64_t interval_ns);
 void uclock__tk_set_kernel_mode(struct uclock_tk *tk);
 int uclock__tk_update(struct uclock_tk *tk);
+int64_t uclock__tk_interval(const struct uclock_tk *tk);
 int uclock__tk_try_update(struct uclock_tk *tk);
 int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot);
 int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
@@ -174,6 +185,8 @@ enum uclock_floored { UCLOCK_LEAVING, UCLOCK_TAKING_OVER, UCLOCK_ENDING };
 void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from,
 		      enum uclock_floored how);
 void uclock__tk_end(struct uclock_tk *tk);
+void uclock__tk_give_up(struct uclock_tk *tk, const char *why);
+const char *uclock__tk_gave_up(const struct uclock_tk *tk);
 void uclock__tk_publish(struct uclock_tk *tk, const struct uclock__copy *next);
 int64_t uclock__copy_floor(const struct uclock__copy *c, enum slot slot);
 int64_t uclock__floored(int64_t k, int64_t floor, enum slot slot);
@@ -247,12 +260,19 @@ int uclock__kernel_has_vdso(void);
 #include "elf_reader.h"
 
 /* tsc.c: the x86 time-stamp counter. */
+enum uclock_hypervisor {
+	UCLOCK_HV_NONE, UCLOCK_HV_KVM, UCLOCK_HV_XEN, UCLOCK_HV_HYPERV,
+	UCLOCK_HV_VMWARE, UCLOCK_HV_OTHER,
+};
+
 struct uclock_tsc_features {
 	int present;        /* rdtsc usable at all */
 	int invariant;      /* CPUID 0x80000007 EDX bit 8 */
 	int rdtscp;         /* CPUID 0x80000001 EDX bit 27 */
 	int rdpid;          /* CPUID 7 ECX bit 22 */
 	int hypervisor;     /* CPUID 1 ECX bit 31 */
+	enum uclock_hypervisor hypervisor_vendor; /* CPUID 0x40000000 */
+	int kvm_stable;     /* CPUID 0x40000001 EAX bit 24 (KVM) */
 };
 void uclock__tsc_features(struct uclock_tsc_features *f);
 
@@ -276,13 +296,48 @@ static inline uint64_t uclock__rdtsc_lfence(void)
 static inline uint64_t uclock__rdtscp(void) { return 0; }
 static inline uint64_t uclock__rdtsc_lfence(void) { return 0; }
 #endif
+/* tsc_sync.c: whether the TSC is in step across CPUs (uclockd checks). */
+struct uclock_tsc_sync {
+	int cpus;           /* online CPUs */
+	int checked;        /* CPUs a thread ran on */
+	int in_step;        /* 1 all checked, none behind another; 0 one was;
+			       -1 not all could be checked */
+	int64_t worst_ns;   /* the largest step back seen between CPUs */
+	uint64_t readings;
+};
+int uclock__tsc_sync_check(int64_t duration_ns, struct uclock_tsc_sync *out);
+
+/* trust.c: whether the TSC may serve time here, and why. */
+enum uclock_tsc_sync_verdict { UCLOCK_SYNC_UNKNOWN, UCLOCK_SYNC_YES, UCLOCK_SYNC_NO };
+
+struct uclock_trust_facts {
+	const char *source_env;     /* UCLOCK_SOURCE, NULL if unset or empty */
+	const char *bad_interval;   /* a refused UCLOCK_INTERVAL_US, or NULL */
+	int tsc_usable;             /* rdtsc can run here */
+	int invariant;              /* the CPU says so */
+	char clocksource[32];       /* the kernel's, "" if unreadable */
+	int available_known;        /* available_clocksource was read... */
+	int tsc_listed;             /* ...and lists tsc */
+	enum uclock_hypervisor hypervisor;
+	int kvm_stable;             /* KVM keeps the TSC stable across vCPUs */
+	int tsc_reliable;           /* the kernel's tsc_reliable flag */
+	int rdtsc_slower;           /* than the kernel's clock: emulated */
+	enum uclock_tsc_sync_verdict sync; /* uclockd's check across CPUs */
+	int sync_cpus;
+	int64_t sync_warp_ns;
+};
+int uclock__trust_decide(const struct uclock_trust_facts *f, char *why, size_t size);
+void uclock__trust_gather(struct uclock_trust_facts *f);
+
 uint64_t uclock__tsc_rdtscp(void *ctx);
 uint64_t uclock__tsc_lfence(void *ctx);
 int uclock__tsc_prefer_rdtscp(void);
 int uclock__tsc_slower_than_kernel(void);
 
 /* attach.c: the process on uclockd's shared page, or not. */
+void uclock__attach_look(struct uclock_trust_facts *facts);
 void uclock__attach_init(struct uclock_tk *tk);
+void uclock__attach_drop(void);
 extern int uclock__attached_flag;
 
 static inline int uclock__attached(void)
@@ -299,7 +354,7 @@ const struct uclock__page *uclock__attach_page(void);
 /* clock.c: the process-wide instance. */
 extern struct uclock_tk uclock__global;
 int uclock__global_ready(void);
-int uclock__counter_ops(struct uclock_tk_ops *ops);
+void uclock__counter_ops(struct uclock_tk_ops *ops);
 const char *uclock__global_reason(void);
 const char *uclock__global_counter_read(void);
 

@@ -61,7 +61,7 @@ UCLOCK_API int uclock_stat(struct uclock_stat *st)
 	out.reason = uclock__global_reason();
 	out.counter_read = uclock__global_counter_read();
 	out.kernel_path = uclock__kernel_has_vdso() ? "vdso" : "syscall";
-	out.interval_ns = tk->interval_ns;
+	out.interval_ns = uclock__tk_interval(tk);
 	/* On the shared page, the writer's figures travel with each copy. */
 	out.mono_offset_ns = shared ? c.mono_err_ns : LOAD(tk->mono_err_ns);
 	out.raw_offset_ns = shared ? c.raw_err_ns : LOAD(tk->raw_err_ns);
@@ -77,6 +77,8 @@ UCLOCK_API int uclock_stat(struct uclock_stat *st)
 	out.page_reason = uclock__attach_reason();
 	out.writer_pid = uclock__attach_writer();
 	out.realtime_steps = LOAD(tk->realtime_steps);
+	out.kernel_readings = LOAD(tk->kernel_readings);
+	out.update_time_ns = LOAD(tk->update_ns_total);
 	fill_rates(&out, &c);
 	if (c.mode == UCLOCK_MODE_COUNTER)
 		out.age_ns = (int64_t)((((u128)((now - c.cycle_last) & c.mask)) *

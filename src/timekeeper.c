@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -37,6 +38,10 @@
 #define BOOT_SLACK_NS 1000000LL  /* BOOTTIME offset noise kept, not undone */
 #define END_MARGIN_NS 500        /* a line ended now: floors this far on */
 #define WALL_FLOOR_NS 100000     /* REALTIME further below its floor: set back */
+#define TAI_EVERY 16             /* lean updates: TAI's offset every so many */
+#define UPDATE_SHARE 1000        /* expensive kernel: updates 0.1 % of the time */
+#define JUMPS_TRUSTED 3          /* counter jumps this many times... */
+#define JUMPS_WINDOW_NS (10 * NSEC_PER_SEC) /* ...within this: not trusted */
 
 /* A line as the writer sees it: value at the anchor in ns << 32, and rate. */
 struct line {
@@ -91,6 +96,9 @@ static int kernel_ns(struct uclock_tk *tk, clockid_t clock, int64_t *ns)
 {
 	struct timespec ts;
 
+	__atomic_store_n(&tk->kernel_readings,
+			 __atomic_load_n(&tk->kernel_readings, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
 	if (tk->ops.clock(tk->ops.ctx, clock, &ts) != 0)
 		return -1;
 	*ns = uclock__ts_to_ns(&ts);
@@ -125,6 +133,41 @@ static int bracket_tries(const struct uclock_tk *tk)
 }
 
 /*
+ * The update interval: as configured, but where kernel readings are
+ * expensive, long enough that updates take at most 1/UPDATE_SHARE of a
+ * continuously reading thread's time (up to a second): a longer interval
+ * costs accuracy only by the rate's error over it.
+ */
+static int64_t interval(const struct uclock_tk *tk)
+{
+	int64_t budget = tk->update_ns * UPDATE_SHARE;
+
+	if (cheap_calls(tk) || budget <= tk->interval_ns)
+		return tk->interval_ns;
+	return budget < NSEC_PER_SEC ? budget : NSEC_PER_SEC;
+}
+
+/* One kernel reading between two counter reads: 0, 1 if the second read
+ * was behind the first (another CPU), -1 if the kernel failed. */
+static int one_bracket(struct uclock_tk *tk, clockid_t clock, struct tk_sample *out)
+{
+	uint64_t mask = tk->ops.mask;
+	uint64_t c0 = tk->ops.counter(tk->ops.ctx);
+	int64_t ns;
+	int err = kernel_ns(tk, clock, &ns);
+	uint64_t c1 = tk->ops.counter(tk->ops.ctx);
+	uint64_t width = (c1 - c0) & mask;
+
+	if (err)
+		return -1;
+	if (width > mask >> 1)
+		return 1;
+	*out = (struct tk_sample){.tick = (c0 + width / 2) & mask, .c0 = c0,
+				  .half = width / 2, .ns = ns};
+	return 0;
+}
+
+/*
  * The kernel clock bracketed by two counter reads.  Of the tightest
  * brackets (within a quarter of the best width) take the median one, by
  * where it puts the kernel's time at a common tick: one bracket whose kernel
@@ -139,20 +182,15 @@ static int sample(struct uclock_tk *tk, clockid_t clock, uint64_t rate,
 	int n = 0, tries = bracket_tries(tk);
 
 	for (int i = 0; i < tries; i++) {
-		uint64_t c0 = tk->ops.counter(tk->ops.ctx);
-		int64_t ns;
-		int err = kernel_ns(tk, clock, &ns);
-		uint64_t c1 = tk->ops.counter(tk->ops.ctx);
-		uint64_t width = (c1 - c0) & mask;
+		int rc = one_bracket(tk, clock, &all[n]);
 
-		if (err)
+		if (rc < 0)
 			return -1;
-		if (width > mask >> 1)
+		if (rc > 0)
 			continue; /* moved to a CPU behind the first */
-		all[n++] = (struct tk_sample){.tick = (c0 + width / 2) & mask,
-					      .c0 = c0, .half = width / 2, .ns = ns};
-		if (width < best)
-			best = width;
+		if (2 * all[n].half < best)
+			best = 2 * all[n].half;
+		n++;
 	}
 	if (n == 0)
 		return -1;
@@ -284,6 +322,38 @@ static int measure_offsets(struct uclock_tk *tk, struct tk_offsets *off)
 	if (tk->have_off && off->boot < tk->off.boot &&
 	    tk->off.boot - off->boot < BOOT_SLACK_NS)
 		off->boot = tk->off.boot;
+	return 0;
+}
+
+/*
+ * The offsets when kernel readings are expensive: REALTIME's and
+ * BOOTTIME's from one bracketed reading each, set against the MONOTONIC
+ * sample; the old offsets kept while they agree within the brackets, else
+ * measured exactly (a step, a suspend).  TAI's, which only a leap second
+ * or an adjtimex() call changes, every TAI_EVERY updates.  Two or three
+ * kernel readings instead of nine.
+ */
+static int lean_offsets(struct uclock_tk *tk, const struct tk_sample *sm,
+			struct tk_offsets *off)
+{
+	struct tk_sample r, b;
+	uint64_t mask = tk->ops.mask;
+
+	*off = tk->off;
+	if (one_bracket(tk, CLOCK_REALTIME, &r) != 0 || one_bracket(tk, CLOCK_BOOTTIME, &b) != 0)
+		return measure_offsets(tk, off);
+	int64_t mono_r = sm->ns + fx_to_ns((i128)tick_diff(r.tick, sm->tick, mask) * tk->rate);
+	int64_t mono_b = sm->ns + fx_to_ns((i128)tick_diff(b.tick, sm->tick, mask) * tk->rate);
+	int64_t slack_r = fx_to_ns((i128)(r.half + sm->half) * tk->rate) + 100;
+	int64_t slack_b = fx_to_ns((i128)(b.half + sm->half) * tk->rate) + 100;
+	int64_t dr = r.ns - mono_r - off->real, db = b.ns - mono_b - off->boot;
+
+	if ((dr > slack_r || dr < -slack_r) && real_offset(tk, &off->real) != 0)
+		return -1;
+	if ((db > slack_b || db < -slack_b) && boot_offset(tk, &off->boot) != 0)
+		return -1;
+	if (++tk->lean_updates % TAI_EVERY == 0 && tai_offset(tk, &off->tai) != 0)
+		return -1;
 	return 0;
 }
 
@@ -720,11 +790,11 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		 * has no lead: its span doubles too, else a reader every few
 		 * hundred microseconds would find each short span stale and
 		 * make every read an update. */
-		int64_t span = anchor == UPPER ? tk->interval_ns / 8 : tk->span_ns * 2;
+		int64_t span = anchor == UPPER ? interval(tk) / 8 : tk->span_ns * 2;
 		if (span < 8 * WINDOW_NS) /* room for regular updates */
 			span = 8 * WINDOW_NS;
-		if (span > tk->interval_ns)
-			span = tk->interval_ns;
+		if (span > interval(tk))
+			span = interval(tk);
 
 		struct line at_mono = {0, 0}, at_raw = {0, 0};
 		if (shown) {
@@ -869,11 +939,12 @@ static int warm_step(struct uclock_tk *tk, const struct uclock__copy *cur,
 /* Why the new samples cannot continue the old lines, or NULL. */
 static const char *discontinuity(struct uclock_tk *tk,
 				 const struct tk_sample *sm,
-				 const struct tk_sample *sr, int *keep_floor)
+				 const struct tk_sample *sr, int *keep_floor, int *counter)
 {
 	uint64_t mask = tk->ops.mask;
 
 	*keep_floor = 1;
+	*counter = 1;
 	if (!tk->have_prev)
 		return "no previous sample";
 	if (sm->ns < tk->prev_mono.ns - JUMP_BACK_NS) {
@@ -884,10 +955,29 @@ static const char *discontinuity(struct uclock_tk *tk,
 		return "counter went back (reset)";
 	if (deviates(&tk->prev_raw, sr, tk->raw_rate, mask, RAW_TOLERANCE_PPM))
 		return "counter rate changed (suspend, migration)";
+	*counter = 0;
 	if (deviates(&tk->prev_mono, sm, tk->rate, mask, MONO_TOLERANCE_PPM))
 		return "kernel MONOTONIC rate changed";
 	return NULL;
 }
+
+/*
+ * The counter jumped against the kernel's clock again (noted at the
+ * kernel's MONOTONIC 'when').  Once is a suspend, a migration, a restore;
+ * JUMPS_TRUSTED times within JUMPS_WINDOW_NS only a TSC out of step across
+ * CPUs (the timekeeper's samples taken on one, then another) or an
+ * unstable one explains.
+ */
+static int counter_unstable(struct uclock_tk *tk, int64_t when)
+{
+	memmove(&tk->jumps[1], &tk->jumps[0], sizeof(tk->jumps) - sizeof(tk->jumps[0]));
+	tk->jumps[0] = when;
+	if (tk->njumps < JUMPS_TRUSTED)
+		tk->njumps++;
+	return tk->njumps == JUMPS_TRUSTED &&
+	       when - tk->jumps[JUMPS_TRUSTED - 1] < JUMPS_WINDOW_NS;
+}
+
 
 /*
  * A bracket much wider than usual (the writer was interrupted: a signal
@@ -935,7 +1025,7 @@ static int update_once(struct uclock_tk *tk, int last_try)
 	struct uclock__copy cur;
 	struct tk_sample sm, sr;
 	struct tk_offsets off;
-	int keep_floor;
+	int keep_floor, counter;
 
 	uclock__copy_load(tk->page, &cur);
 	if (cur.mode == UCLOCK_MODE_KERNEL)
@@ -948,11 +1038,16 @@ static int update_once(struct uclock_tk *tk, int last_try)
 		__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
 		target = NULL;
 	}
-	/* Offsets first: the samples are then fresh when the lines are set. */
+	/* Offsets first: the samples are then fresh when the lines are set
+	 * (but expensive readings: offsets from the samples, after them). */
 	if (!target) {
-		if (measure_offsets(tk, &off) ||
+		int lean = !cheap_calls(tk) && tk->have_off && tk->rate &&
+			   cur.mode == UCLOCK_MODE_COUNTER;
+
+		if ((!lean && measure_offsets(tk, &off)) ||
 		    sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
-		    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr))
+		    sample(tk, CLOCK_MONOTONIC_RAW, tk->raw_rate, &sr) ||
+		    (lean && lean_offsets(tk, &sm, &off)))
 			return -1;
 		good = calm(&tk->typical_half[0], sm.half) &
 		       calm(&tk->typical_half[1], sr.half);
@@ -968,8 +1063,18 @@ static int update_once(struct uclock_tk *tk, int last_try)
 	if (cur.mode != UCLOCK_MODE_COUNTER)
 		return good || !cheap_calls(tk) ? warm_step(tk, &cur, &sm, &sr) : -1;
 
-	if (discontinuity(tk, &sm, &sr, &keep_floor)) {
+	if (discontinuity(tk, &sm, &sr, &keep_floor, &counter)) {
 		bump(&tk->discontinuities);
+		if (counter && counter_unstable(tk, sm.ns)) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "the TSC jumped against the kernel's clock %d "
+				 "times in %lld ms (out of step across CPUs, or unstable): "
+				 "passing through to the kernel", JUMPS_TRUSTED,
+				 (long long)(sm.ns - tk->jumps[JUMPS_TRUSTED - 1]) / 1000000);
+			uclock__tk_give_up(tk, why);
+			return 0;
+		}
 		enter_warmup(tk, &cur, &sm, &sr, keep_floor);
 		return 0;
 	}
@@ -985,13 +1090,33 @@ static int update_once(struct uclock_tk *tk, int last_try)
 	return steer(tk, &cur, &sm, &sr, good);
 }
 
+/*
+ * An update, timed: its cost sets the interval where kernel readings are
+ * expensive (see interval()), and is reported.
+ */
 int uclock__tk_update(struct uclock_tk *tk)
 {
+	uint64_t t0 = tk->ops.counter(tk->ops.ctx);
 	int rc = RESAMPLE;
 
 	for (int attempt = 0; attempt < 4 && rc == RESAMPLE; attempt++)
 		rc = update_once(tk, attempt == 3);
+	uint64_t ticks = (tk->ops.counter(tk->ops.ctx) - t0) & tk->ops.mask;
+	if (tk->rate && ticks <= tk->ops.mask >> 1) {
+		int64_t ns = fx_to_ns((i128)ticks * tk->rate);
+
+		tk->update_ns = tk->update_ns ? (7 * tk->update_ns + ns) / 8 : ns;
+		__atomic_store_n(&tk->update_ns_total,
+				 __atomic_load_n(&tk->update_ns_total, __ATOMIC_RELAXED) +
+					 (uint64_t)ns,
+				 __ATOMIC_RELAXED);
+	}
 	return rc == 0 ? 0 : -1;
+}
+
+int64_t uclock__tk_interval(const struct uclock_tk *tk)
+{
+	return interval(tk);
 }
 
 static int take_lock(struct uclock_tk *tk)
@@ -1140,6 +1265,34 @@ void uclock__tk_end(struct uclock_tk *tk)
 	else
 		uclock__copy_stage(tk->page, &next);
 	flip(tk);
+}
+
+/*
+ * Stop reading the counter for good: readers take the kernel's answer,
+ * raised to floors at the lines' value now (no clock goes back), and
+ * uclock_stat() says why.  Caller holds the lock.
+ */
+void uclock__tk_give_up(struct uclock_tk *tk, const char *why)
+{
+	struct uclock__copy cur, next;
+
+	uclock__copy_load(tk->page, &cur);
+	next = cur;
+	next.mode = UCLOCK_MODE_KERNEL;
+	next.limit = 0;
+	next.keep = 0;
+	if (cur.mode == UCLOCK_MODE_COUNTER)
+		stage_floored(tk, &cur, UCLOCK_LEAVING, &next);
+	else
+		uclock__copy_stage(tk->page, &next);
+	flip(tk);
+	snprintf(tk->gave_up_why, sizeof(tk->gave_up_why), "%s", why);
+	__atomic_store_n(&tk->gave_up, 1, __ATOMIC_RELEASE);
+}
+
+const char *uclock__tk_gave_up(const struct uclock_tk *tk)
+{
+	return __atomic_load_n(&tk->gave_up, __ATOMIC_ACQUIRE) ? tk->gave_up_why : NULL;
 }
 
 /*

@@ -11,6 +11,35 @@
 #include <cpuid.h>
 #include <sys/prctl.h>
 
+/* Which hypervisor (its CPUID signature), and what it says of the TSC. */
+static void hypervisor(struct uclock_tsc_features *f)
+{
+	static const struct {
+		const char *sig;
+		enum uclock_hypervisor hv;
+	} known[] = {
+		{"KVMKVMKVM\0\0\0", UCLOCK_HV_KVM}, {"XenVMMXenVMM", UCLOCK_HV_XEN},
+		{"Microsoft Hv", UCLOCK_HV_HYPERV}, {"VMwareVMware", UCLOCK_HV_VMWARE},
+	};
+	unsigned max, b, c, d, a;
+	char sig[12];
+
+	f->hypervisor_vendor = UCLOCK_HV_OTHER;
+	__cpuid(0x40000000, max, b, c, d);
+	memcpy(sig, &b, 4);
+	memcpy(sig + 4, &c, 4);
+	memcpy(sig + 8, &d, 4);
+	for (unsigned i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (memcmp(sig, known[i].sig, sizeof(sig)) == 0)
+			f->hypervisor_vendor = known[i].hv;
+	/* KVM_FEATURE_CLOCKSOURCE_STABLE_BIT: the host keeps the guest's TSC
+	 * (and kvm-clock) consistent across vCPUs. */
+	if (f->hypervisor_vendor == UCLOCK_HV_KVM && max >= 0x40000001) {
+		__cpuid(0x40000001, a, b, c, d);
+		f->kvm_stable = (a >> 24) & 1;
+	}
+}
+
 void uclock__tsc_features(struct uclock_tsc_features *f)
 {
 	unsigned a, b, c, d, max_ext;
@@ -31,6 +60,8 @@ void uclock__tsc_features(struct uclock_tsc_features *f)
 		f->rdtscp = (d >> 27) & 1;
 	if (max_ext >= 0x80000007 && __get_cpuid(0x80000007, &a, &b, &c, &d))
 		f->invariant = (d >> 8) & 1;
+	if (f->hypervisor)
+		hypervisor(f);
 }
 
 uint64_t uclock__tsc_rdtscp(void *ctx)

@@ -140,6 +140,7 @@ static int sim_clock(void *ctx, clockid_t clock, struct timespec *ts)
 	struct sim *s = ctx;
 	int64_t coarse = floor_ns(s->mono_at_tick), v;
 
+	s->clock_calls++;
 	event(s, s->clock_cost);
 	switch (clock) {
 	case CLOCK_MONOTONIC: v = sim_kernel_seen(s, SLOT_MONO); break;

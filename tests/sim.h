@@ -46,6 +46,7 @@ struct sim {
 	double raw_ppm;            /* MONOTONIC_RAW rate vs true time */
 	int64_t real_off, boot_off, tai_off;
 	int64_t tick_ns;           /* coarse clocks' tick */
+	long clock_calls;          /* kernel clock readings made */
 	long double mono_at_tick;
 	int64_t last_tick;
 

@@ -218,6 +218,34 @@ else
 	echo "  (unshare -T not permitted here: time namespace case not run)"
 fi
 
+echo "== uclockd's verdict on the TSC across CPUs"
+grep -q "in step on all" "$tmp/daemon.log" && ok "uclockd checked the TSC on every CPU" ||
+	bad "no check across CPUs in the log: $(head -n 3 "$tmp/daemon.log")"
+# A later check finding the TSC out of step (written into the live page
+# here, as uclockd would): attached readers stop reading the TSC, and no
+# reading goes off the kernel or back on the way.
+nice -n 10 "$R" run 2 > "$tmp/step" & reader=$!
+sleep 0.7
+python3 - "$page" <<'PY'
+import struct, sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(48); f.write(struct.pack('<I', 2))   # tsc_sync: out of step
+    f.seek(56); f.write(struct.pack('<q', 12345))
+PY
+wait $reader; rc=$?
+"$R" stat > "$tmp/step.stat"
+[ $rc = 0 ] && case $(field modes "$tmp/step") in shared,*kernel) true ;; *) false ;; esac &&
+	ok "out of step: the reader passed through, right throughout ($(field modes "$tmp/step"))" ||
+	{ bad "reader when the TSC was found out of step"; cat "$tmp/step"; }
+field trust "$tmp/step.stat" | grep -q "out of step across CPUs (2 CPUs, up to 12345 ns" &&
+	ok "a new process refuses the TSC: $(field trust "$tmp/step.stat")" ||
+	bad "new process: $(cat "$tmp/step.stat")"
+python3 - "$page" <<'PY'
+import struct, sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(48); f.write(struct.pack('<I', 1))
+PY
+
 echo "== a clean stop"
 kill -TERM "$daemon"; wait "$daemon"; rc=$?; daemon=
 [ $rc = 0 ] && ok "uclockd exits 0 on SIGTERM" || bad "uclockd exit $rc"

@@ -39,8 +39,8 @@ static int print_stat(void)
 
 	uclock_mono_ns();
 	st = stat_now();
-	printf("mode=%s\npage=%s\nwriter=%d\nreason=%s\n", st.mode_name,
-	       st.page ? st.page : "", st.writer_pid, st.page_reason);
+	printf("mode=%s\npage=%s\nwriter=%d\nreason=%s\nsource=%s\ntrust=%s\n", st.mode_name,
+	       st.page ? st.page : "", st.writer_pid, st.page_reason, st.source_name, st.reason);
 	return 0;
 }
 

@@ -33,13 +33,19 @@
 
 #define DEFAULT_PATH "/run/uclock/page"
 #define MIN_SPAN_NS 10000000LL
+#define SYNC_CHECK_NS 10000000LL                /* the check across CPUs: 10 ms */
+#define SYNC_RECHECK_NS (600 * 1000000000LL)    /* again every 10 minutes */
 
 struct daemon {
 	const char *path;
 	int64_t period_ns;          /* between updates */
 	struct uclock__page *page;
 	struct uclock_tk tk;
-	int tick_fd, settime_fd, signal_fd, lock_fd;
+	int tick_fd, settime_fd, signal_fd, lock_fd, house_fd;
+	char reason[256];           /* why the TSC is trusted */
+	char online[256];           /* the online CPUs, when last checked */
+	int64_t last_sync_ns;       /* MONOTONIC at the last check across CPUs */
+	int last_sync;              /* its verdict, -1 before the first */
 	uint64_t last_disc, last_steps;
 };
 
@@ -255,16 +261,67 @@ static void take_over(struct daemon *d)
 	say("took over %s (last kept by pid %d)", d->path, d->page->writer_pid);
 }
 
+/* The kernel's list of online CPUs ("0-3"), "" if unreadable. */
+static void read_online(char *buf, size_t size)
+{
+	int fd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * The TSC across every online CPU (see tsc_sync.c), into the facts and the
+ * page: readers of the page take the verdict where the kernel's
+ * clocksource is not tsc.  Again every SYNC_RECHECK_NS, and when CPUs come
+ * or go.
+ */
+static void check_sync(struct daemon *d, struct uclock_trust_facts *facts)
+{
+	struct uclock_tsc_sync sync;
+
+	facts->sync = UCLOCK_SYNC_UNKNOWN;
+	if (uclock__tsc_sync_check(SYNC_CHECK_NS, &sync) != 0)
+		return;
+	facts->sync = sync.in_step > 0 ? UCLOCK_SYNC_YES
+		    : sync.in_step == 0 ? UCLOCK_SYNC_NO : UCLOCK_SYNC_UNKNOWN;
+	facts->sync_cpus = sync.checked;
+	facts->sync_warp_ns = sync.worst_ns;
+	if (d->page) {
+		d->page->tsc_cpus = (uint32_t)sync.checked;
+		d->page->tsc_warp_ns = sync.worst_ns;
+		__atomic_store_n(&d->page->tsc_sync, (uint32_t)facts->sync, __ATOMIC_RELEASE);
+	}
+	if ((int)facts->sync == d->last_sync)
+		return;
+	d->last_sync = (int)facts->sync;
+	if (facts->sync == UCLOCK_SYNC_NO)
+		say("the TSC is out of step across CPUs: %lld ns apart (%d of %d CPUs "
+		    "checked)", (long long)sync.worst_ns, sync.checked, sync.cpus);
+	else if (facts->sync == UCLOCK_SYNC_UNKNOWN)
+		say("the TSC could be checked on %d of %d CPUs only", sync.checked, sync.cpus);
+	else
+		say("the TSC is in step on all %d CPUs (%llu readings)", sync.checked,
+		    (unsigned long long)sync.readings);
+}
+
 static int start_keeping(struct daemon *d)
 {
 	struct uclock_tk_ops ops;
+	struct uclock_trust_facts facts;
 	char tmp[300] = "";
 	int64_t mono, boot;
 
-	if (!uclock__counter_ops(&ops)) {
-		say("the TSC cannot be trusted here: %s", uclock__global_reason());
+	uclock__kernel_init();
+	uclock__trust_gather(&facts);
+	check_sync(d, &facts);
+	if (!uclock__trust_decide(&facts, d->reason, sizeof(d->reason))) {
+		say("the TSC cannot be trusted here: %s", d->reason);
 		return -1;
 	}
+	uclock__counter_ops(&ops);
 	if (uclock__timens_offsets(&mono, &boot) != 0) {
 		say("cannot read this process's time namespace offsets (is /proc mounted?)");
 		return -1;
@@ -285,6 +342,9 @@ static int start_keeping(struct daemon *d)
 	if (reused)
 		take_over(d);
 	d->page->source = UCLOCK_SOURCE_TSC;
+	d->page->tsc_cpus = (uint32_t)facts.sync_cpus;
+	d->page->tsc_warp_ns = facts.sync_warp_ns;
+	__atomic_store_n(&d->page->tsc_sync, (uint32_t)facts.sync, __ATOMIC_RELEASE);
 	d->page->writer_pid = (int32_t)getpid();
 	d->page->timens_monotonic_ns = mono;
 	d->page->timens_boottime_ns = boot;
@@ -295,8 +355,9 @@ static int start_keeping(struct daemon *d)
 		unlink(tmp);
 		return -1;
 	}
+	read_online(d->online, sizeof(d->online));
 	say("keeping %s (pid %d): every %.3f ms, %s", d->path, (int)getpid(),
-	    (double)d->period_ns / 1e6, uclock__global_reason());
+	    (double)d->period_ns / 1e6, d->reason);
 	return 0;
 }
 
@@ -326,6 +387,32 @@ static void arm_tick(struct daemon *d)
 	timerfd_settime(d->tick_fd, 0, &when, NULL);
 }
 
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Once a second: a CPU come or gone, or the time for the periodic check,
+ * and the TSC is checked across CPUs again. */
+static void housekeeping(struct daemon *d)
+{
+	struct uclock_trust_facts facts;
+	char online[sizeof(d->online)];
+
+	read_online(online, sizeof(online));
+	int changed = strcmp(online, d->online) != 0;
+	if (!changed && monotonic_ns() - d->last_sync_ns < SYNC_RECHECK_NS)
+		return;
+	if (changed)
+		say("online CPUs now %s: checking the TSC across them", online);
+	memcpy(d->online, online, sizeof(online));
+	check_sync(d, &facts);
+	d->last_sync_ns = monotonic_ns();
+}
+
 /* Read returns ECANCELED when the kernel's REALTIME is set. */
 static void arm_settime(struct daemon *d)
 {
@@ -349,10 +436,14 @@ static int open_events(struct daemon *d)
 	d->tick_fd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC);
 	d->settime_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
 	d->signal_fd = signalfd(-1, &stop, SFD_CLOEXEC);
-	if (d->tick_fd < 0 || d->settime_fd < 0 || d->signal_fd < 0) {
+	d->house_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (d->tick_fd < 0 || d->settime_fd < 0 || d->signal_fd < 0 || d->house_fd < 0) {
 		say("cannot set up timers and signals: %s", strerror(errno));
 		return -1;
 	}
+	struct itimerspec second = {{1, 0}, {1, 0}};
+	timerfd_settime(d->house_fd, 0, &second, NULL);
+	d->last_sync_ns = monotonic_ns();
 	arm_tick(d);
 	arm_settime(d);
 	return 0;
@@ -417,12 +508,13 @@ static int run(struct daemon *d)
 		{.fd = d->tick_fd, .events = POLLIN},
 		{.fd = d->settime_fd, .events = POLLIN},
 		{.fd = d->signal_fd, .events = POLLIN},
+		{.fd = d->house_fd, .events = POLLIN},
 	};
 
 	for (;;) {
 		uint64_t expirations;
 
-		if (poll(fds, 3, -1) < 0) {
+		if (poll(fds, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			say("poll: %s", strerror(errno));
@@ -445,12 +537,15 @@ static int run(struct daemon *d)
 				update(d, 0);
 			arm_tick(d);
 		}
+		if ((fds[3].revents & POLLIN) &&
+		    read(d->house_fd, &expirations, sizeof(expirations)) > 0)
+			housekeeping(d);
 	}
 }
 
 int main(int argc, char **argv)
 {
-	static struct daemon d;
+	static struct daemon d = {.last_sync = -1};
 	int status = parse(&d, argc, argv);
 
 	if (status >= 0)

@@ -1,0 +1,166 @@
+/*
+ * The trust policy: whether the TSC may serve time here.  Decided at run
+ * time, reported with its reason either way, and failing closed: any doubt
+ * leaves the clock to the kernel.
+ *
+ * The decision is a pure function of facts (uclock__trust_decide(), driven
+ * case by case by tests/trust_policy.c); gathering them is the only part
+ * that looks at the machine.  The TSC is trusted when:
+ *  - the CPU calls it invariant, reading it is cheaper than asking the
+ *    kernel (an emulated rdtsc is not), and uclockd, if it checked, did not
+ *    find it out of step across CPUs; and
+ *  - the kernel's clocksource is tsc (the kernel checked it at boot and
+ *    watches it), or the kernel still lists tsc among its clocksources (its
+ *    watchdog drops a TSC it finds unstable) and something vouches for the
+ *    TSC across CPUs: uclockd's check of every CPU, KVM's stable bit (the
+ *    host keeps the TSC consistent across vCPUs), or the kernel's
+ *    tsc_reliable flag (set for VMware, for Hyper-V with its invariant TSC,
+ *    and for confidential guests whose TSC the host cannot move).  Xen
+ *    says nothing of the kind to a process: there, and on machines whose
+ *    kernel chose another clocksource, uclockd must check.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define CLOCKSOURCE_DIR "/sys/devices/system/clocksource/clocksource0/"
+
+static const char *hypervisor_name(enum uclock_hypervisor h)
+{
+	switch (h) {
+	case UCLOCK_HV_KVM: return "KVM";
+	case UCLOCK_HV_XEN: return "Xen";
+	case UCLOCK_HV_HYPERV: return "Hyper-V";
+	case UCLOCK_HV_VMWARE: return "VMware";
+	case UCLOCK_HV_OTHER: return "a hypervisor";
+	default: return "bare metal";
+	}
+}
+
+#define SAY(...) (snprintf(why, size, __VA_ARGS__), 0)
+#define TRUST(...) (snprintf(why, size, __VA_ARGS__), 1)
+
+/* 1 if the TSC may serve time, with the reason in why (either way). */
+int uclock__trust_decide(const struct uclock_trust_facts *f, char *why, size_t size)
+{
+	const char *env = f->source_env, *cs = f->clocksource;
+
+	if (env && strcmp(env, "kernel") == 0)
+		return SAY("UCLOCK_SOURCE=kernel");
+	if (env && strcmp(env, "tsc") && strcmp(env, "counter") && strcmp(env, "auto"))
+		return SAY("UCLOCK_SOURCE=%.64s is not auto, counter (tsc) or kernel", env);
+	if (f->bad_interval)
+		return SAY("UCLOCK_INTERVAL_US=%.32s is not a whole number of microseconds "
+			   "from 10 to 1000000", f->bad_interval);
+	if (!f->tsc_usable)
+		return SAY("no usable time-stamp counter");
+	if (env && strcmp(env, "auto") != 0)
+		return TRUST("UCLOCK_SOURCE=%s", env);
+	if (!f->invariant)
+		return SAY("the CPU does not report an invariant TSC");
+	if (f->rdtsc_slower)
+		return SAY("rdtsc is slower than the kernel's clock (emulated)");
+	if (f->sync == UCLOCK_SYNC_NO)
+		return SAY("uclockd found the TSC out of step across CPUs (%d CPUs, up to "
+			   "%lld ns apart)", f->sync_cpus, (long long)f->sync_warp_ns);
+	if (strcmp(cs, "tsc") == 0)
+		return TRUST("invariant TSC, and the kernel's clocksource is tsc");
+	if (!f->available_known && f->sync != UCLOCK_SYNC_YES)
+		return SAY("the kernel's clocksources cannot be read (no /sys): "
+			   "run uclockd to check the TSC across CPUs");
+	if (f->available_known && !f->tsc_listed)
+		return SAY("the kernel gave up on the TSC (tsc is not among its "
+			   "clocksources: marked unstable)");
+	if (f->sync == UCLOCK_SYNC_YES)
+		return TRUST("invariant TSC, found in step on all %d CPUs by uclockd; the "
+			     "kernel's clocksource is %s", f->sync_cpus, cs[0] ? cs : "unknown");
+	if (f->hypervisor == UCLOCK_HV_KVM && f->kvm_stable)
+		return TRUST("invariant TSC, and KVM keeps it stable across vCPUs (its "
+			     "clocksource stable bit); the kernel's clocksource is %s", cs);
+	if (f->tsc_reliable)
+		return TRUST("invariant TSC, and the kernel marks it reliable (%s); the "
+			     "kernel's clocksource is %s", hypervisor_name(f->hypervisor), cs);
+	return SAY("the kernel's clocksource is %s, not tsc, and nothing vouches for the "
+		   "TSC across CPUs on %s: run uclockd to check it", cs,
+		   hypervisor_name(f->hypervisor));
+}
+
+/* A one-line file under /sys, or "" if it cannot be read. */
+static int read_line(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+/* A word in a space-separated list. */
+static int listed(const char *list, const char *word)
+{
+	size_t len = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += len)
+		if ((p == list || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* The kernel's tsc_reliable flag, from the first CPU's flags. */
+static int kernel_tsc_reliable(void)
+{
+	char buf[8192];
+	int fd = open("/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0, got;
+
+	if (fd < 0)
+		return 0;
+	while (n < (ssize_t)sizeof(buf) - 1 &&
+	       (got = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
+		n += got;
+	close(fd);
+	buf[n] = '\0';
+	char *flags = strstr(buf, "\nflags");
+	char *colon = flags ? strchr(flags, ':') : NULL;
+	char *end = colon ? strchr(colon, '\n') : NULL;
+	if (!end)
+		return 0;
+	*end = '\0';
+	return listed(colon + 1, "tsc_reliable");
+}
+
+/*
+ * The facts of this machine, but uclockd's verdict (from its page: see
+ * attach.c).  Files under /sys and /proc, CPUID, and the relative cost of
+ * rdtsc and of the kernel's clock; the flags, only where they can matter.
+ */
+void uclock__trust_gather(struct uclock_trust_facts *f)
+{
+	struct uclock_tsc_features tsc;
+	char available[256];
+	const char *env = secure_getenv("UCLOCK_SOURCE");
+
+	memset(f, 0, sizeof(*f));
+	f->source_env = env && *env ? env : NULL;
+	uclock__tsc_features(&tsc);
+	f->tsc_usable = UCLOCK__HAVE_TSC && tsc.present;
+	f->invariant = tsc.invariant;
+	f->hypervisor = tsc.hypervisor_vendor;
+	f->kvm_stable = tsc.kvm_stable;
+	read_line(CLOCKSOURCE_DIR "current_clocksource", f->clocksource,
+		  sizeof(f->clocksource));
+	f->available_known = read_line(CLOCKSOURCE_DIR "available_clocksource", available,
+				       sizeof(available)) == 0;
+	f->tsc_listed = listed(available, "tsc");
+	if (f->tsc_usable && f->invariant && strcmp(f->clocksource, "tsc") != 0)
+		f->tsc_reliable = kernel_tsc_reliable();
+	if (f->tsc_usable && f->invariant && !(f->source_env && strcmp(f->source_env, "auto")))
+		f->rdtsc_slower = uclock__tsc_slower_than_kernel();
+}
