@@ -52,7 +52,7 @@ TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c)) \
 	$(patsubst tests/helpers/lib/%.c,$(BUILD)/tests/helpers/lib%.so,$(wildcard tests/helpers/lib/*.c))
 
-.PHONY: all lib test run bench bench-shared fuzz install uninstall clean
+.PHONY: all lib test run bench bench-shared bench-clocksource fuzz install uninstall clean
 all: lib $(CLI) $(DAEMON) $(PRELOAD)
 lib: $(SHARED) $(STATIC)
 
@@ -135,6 +135,10 @@ bench: $(BUILD)/bench
 # Readers on uclockd's page against in-process readers.
 bench-shared: all
 	BUILD=$(BUILD) sh bench/shared.sh
+
+# Where the kernel does not read the TSC: system calls, another clocksource.
+bench-clocksource: all
+	BUILD=$(BUILD) sh bench/clocksource.sh
 
 # The ELF reader under libFuzzer (clang): FUZZ_SECONDS of fuzzing from the
 # dumped vDSO.  The same file is a plain test program in make test.

@@ -47,6 +47,19 @@ kernel:*"run uclockd"*)
 *) bad "in-process: source '$source', reason '$reason'" ;;
 esac
 
+UCLOCK_PAGE=off timeout 60 "$U" > "$tmp/report" 2>&1
+if [ "$source" = tsc ]; then
+	grep -q "Trusted because: $reason" "$tmp/report" &&
+		ok "the report says why the TSC is trusted here" ||
+		{ bad "report"; sed -n '/^Verdict/,/^uclock /p' "$tmp/report"; }
+else
+	grep -q "Start uclockd" "$tmp/report" && ok "the report advises starting uclockd" ||
+		{ bad "report"; sed -n '/^Verdict/,/^uclock /p' "$tmp/report"; }
+fi
+grep -q "The kernel still lists tsc: switching its clocksource" "$tmp/report" &&
+	ok "the report gives the classic advice (the clocksource back to tsc)" ||
+	{ bad "no clocksource advice"; sed -n '/^Advice/,/^uclock /p' "$tmp/report"; }
+
 UCLOCK_PAGE=off timeout 120 "$U" verify --duration 1 > "$tmp/verify" 2>&1 &&
 	ok "in-process: uclock verify passes ($(grep '^time warps' "$tmp/verify"))" ||
 	{ bad "in-process: uclock verify"; sed 's/^/    /' "$tmp/verify"; }

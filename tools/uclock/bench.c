@@ -354,6 +354,12 @@ static void print_verdicts(const struct bench *b)
 		       vsys);
 	const struct result *shim = result_named(b, "preload clock_gettime(MONOTONIC)");
 	const struct result *raw = result_named(b, "syscall clock_gettime(MONOTONIC)");
+	const struct result *libc = result_named(b, "libc clock_gettime(MONOTONIC) (vdso or syscall)");
+	const struct result *mono = result_named(b, "uclock_gettime(MONOTONIC)");
+	if (libc && raw && mono)
+		printf("uclock_gettime(MONOTONIC) is %.2fx the C library's clock_gettime and "
+		       "%.1fx faster than a system call\n", mono->median / libc->median,
+		       raw->median / mono->median);
 	if (shim && raw)
 		printf("through libuclock-preload.so, clock_gettime(MONOTONIC) is %.2fx "
 		       "the vDSO and %.1fx faster than a system call\n",
@@ -511,13 +517,30 @@ static void print_scaling(const struct scaling *s, int count, long threads)
 
 /* ---- Output. ---- */
 
-static void print_human(const struct bench *b, const struct uclock_stat *st)
+/* What the timekeeper cost this process over the run: its updates. */
+static void print_updates(const struct uclock_stat *before, const struct uclock_stat *after,
+			  double seconds)
+{
+	uint64_t n = after->updates - before->updates;
+
+	if (!n || after->mode == UCLOCK_MODE_SHARED)
+		return;
+	double us = (double)(after->update_time_ns - before->update_time_ns) / 1e3;
+	printf("updates: %llu in %.2f s (every %.2f ms), %.2f us each, %.3f %% of the run; "
+	       "%.1f kernel readings each\n", (unsigned long long)n, seconds,
+	       seconds * 1e3 / (double)n, us / (double)n, us / 1e4 / seconds,
+	       (double)(after->kernel_readings - before->kernel_readings) / (double)n);
+}
+
+static void print_human(const struct bench *b, const struct uclock_stat *st,
+			const struct uclock_stat *after)
 {
 	printf("uclock bench: %d rounds in %.2f s\n", b->rounds, b->seconds);
 	printf("uclock: source %s, mode %s (%s)\n\n", st->source_name,
 	       st->mode_name, st->reason);
 	print_table(b);
 	print_verdicts(b);
+	print_updates(st, after, b->seconds);
 }
 
 static void json_method(struct json *j, const struct result *r)
@@ -624,8 +647,10 @@ int cmd_bench(int argc, char **argv)
 		return fail("out of memory");
 	}
 	summarize(&b);
+	struct uclock_stat after = {.size = sizeof(after)};
+	uclock_stat(&after);
 	if (!o.json) {
-		print_human(&b, &st);
+		print_human(&b, &st, &after);
 		fflush(stdout);
 	}
 	status = o.scaling ? measure_scaling(&b, &o, &s, &count) : 0;

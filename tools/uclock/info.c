@@ -120,6 +120,8 @@ static void text_tsc(const struct platform *p)
 	       yes_no(p->tsc.constant), yes_no(p->tsc.nonstop),
 	       yes_no(p->tsc.known_freq));
 	printf("  rdtscp %s, rdpid %s\n", yes_no(p->tsc.rdtscp), yes_no(p->tsc.rdpid));
+	printf("  vouched for across CPUs: kernel tsc_reliable %s, KVM stable bit %s\n",
+	       yes_no(p->tsc.reliable), yes_no(p->tsc.kvm_stable));
 	if (!p->tsc_hz_leaf15 && !p->cpu_base_hz_leaf16 && !p->tsc_hz_hypervisor)
 		printf("  frequency     not enumerated (CPUID 0x15, 0x16, 0x40000010)\n");
 	text_hz("CPUID 0x15", "TSC", p->tsc_hz_leaf15);
@@ -253,6 +255,8 @@ static void json_cpu(struct json *j, const struct platform *p)
 	json_bool(j, "known_freq", p->tsc.known_freq);
 	json_bool(j, "rdtscp", p->tsc.rdtscp);
 	json_bool(j, "rdpid", p->tsc.rdpid);
+	json_bool(j, "reliable", p->tsc.reliable);
+	json_bool(j, "kvm_stable", p->tsc.kvm_stable);
 	json_object(j, "frequency_hz");
 	json_uint(j, "leaf15", p->tsc_hz_leaf15);
 	json_uint(j, "leaf16", p->cpu_base_hz_leaf16);

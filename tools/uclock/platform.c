@@ -100,6 +100,7 @@ static void tsc_kernel_flags(struct platform *p)
 		p->tsc.constant = cpuinfo_has(flags, "constant_tsc");
 		p->tsc.nonstop = cpuinfo_has(flags, "nonstop_tsc");
 		p->tsc.known_freq = cpuinfo_has(flags, "tsc_known_freq");
+		p->tsc.reliable = cpuinfo_has(flags, "tsc_reliable");
 		break;
 	}
 	free(line);
@@ -172,6 +173,14 @@ static void hypervisor(struct platform *p)
 	memcpy(p->hypervisor + 4, &c, 4);
 	memcpy(p->hypervisor + 8, &d, 4);
 	p->hypervisor[12] = '\0';
+	unsigned max = a;
+	/* KVM_FEATURE_CLOCKSOURCE_STABLE_BIT: the host keeps the TSC
+	 * consistent across vCPUs. */
+	if (!strcmp(p->hypervisor, "KVMKVMKVM") && max >= 0x40000001u) {
+		__cpuid(0x40000001u, a, b, c, d);
+		p->tsc.kvm_stable = (a >> 24) & 1;
+	}
+	a = max;
 	if (a >= 0x40000010u && a < 0x40010000u) {
 		__cpuid(0x40000010u, a, b, c, d);
 		p->tsc_hz_hypervisor = (uint64_t)a * 1000;

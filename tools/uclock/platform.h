@@ -15,6 +15,8 @@ struct platform {
 	char cpu_model[64];            /* brand string */
 	struct {
 		int present, invariant, constant, nonstop, known_freq, rdtscp, rdpid;
+		int reliable;          /* the kernel's tsc_reliable flag */
+		int kvm_stable;        /* KVM's clocksource stable bit */
 	} tsc;
 	char hypervisor[16];           /* CPUID 0x40000000 signature, "" if none */
 	uint64_t tsc_hz_leaf15;        /* CPUID 0x15, 0 if not reported */

@@ -78,9 +78,11 @@ static void platform_summary(const struct platform *p)
 	printf("  clocksource   %s (available: %s)\n",
 	       p->clocksource[0] ? p->clocksource : "unknown",
 	       p->clocksources[0] ? p->clocksources : "unknown");
-	printf("  TSC           %s%s%s\n", p->tsc.present ? "present" : "absent",
+	printf("  TSC           %s%s%s%s%s\n", p->tsc.present ? "present" : "absent",
 	       p->tsc.invariant ? ", invariant" : ", not invariant",
-	       p->tsc.rdtscp ? ", rdtscp" : "");
+	       p->tsc.rdtscp ? ", rdtscp" : "",
+	       p->tsc.kvm_stable ? ", KVM stable bit" : "",
+	       p->tsc.reliable ? ", the kernel's tsc_reliable" : "");
 	printf("  vDSO          %s; vsyscall page: %s\n",
 	       p->vdso_mapped ? "mapped" : "not mapped", p->vsyscall);
 }
@@ -117,10 +119,20 @@ static void costs_table(const struct cost *c, int n)
 	}
 }
 
+/* "tsc" among the kernel's clocksources, but not the one in use. */
+static int tsc_available(const struct platform *p)
+{
+	char list[sizeof(p->clocksources) + 2];
+
+	snprintf(list, sizeof(list), " %s ", p->clocksources);
+	return strcmp(p->clocksource, "tsc") != 0 && strstr(list, " tsc ") != NULL;
+}
+
 static void advice(const struct platform *p, const struct uclock_stat *st,
 		   double vdso_ns, double syscall_ns, double uclock_ns, double fast_ns)
 {
 	int vdso_user = p->vdso_mapped && vdso_ns > 0 && vdso_ns < syscall_ns / 2;
+	int tsc = st->source == UCLOCK_SOURCE_TSC;
 
 	printf("\nVerdict\n");
 	if (!vdso_user)
@@ -131,26 +143,35 @@ static void advice(const struct platform *p, const struct uclock_stat *st,
 	else
 		printf("  The vDSO serves clock_gettime in user space (%.1f ns a call;\n"
 		       "  a system call would cost %.0f ns).\n", vdso_ns, syscall_ns);
-	if (st->source == UCLOCK_SOURCE_TSC)
+	if (tsc)
 		printf("  uclock serves time from the TSC in user space: uclock_gettime\n"
-		       "  %.1f ns (%.2fx the %s), uclock_mono_ns() %.1f ns.\n",
+		       "  %.1f ns (%.2fx the %s), uclock_mono_ns() %.1f ns.\n"
+		       "  Trusted because: %s.\n",
 		       uclock_ns, uclock_ns / (vdso_user ? vdso_ns : syscall_ns),
-		       vdso_user ? "vDSO" : "system call", fast_ns);
+		       vdso_user ? "vDSO" : "system call", fast_ns, st->reason);
 	else
 		printf("  uclock passes through to the kernel: %s.\n", st->reason);
 
 	printf("\nAdvice\n");
-	if (!vdso_user && p->tsc.invariant)
-		printf("  The TSC is invariant: use uclock (or 'uclock run' for programs\n"
-		       "  you cannot rebuild), or switch the kernel's clocksource to tsc.\n");
+	if (!vdso_user && tsc)
+		printf("  Use uclock (or 'uclock run' for programs you cannot rebuild): it\n"
+		       "  reads the TSC where the kernel makes a system call.\n");
+	else if (!vdso_user && strstr(st->reason, "run uclockd"))
+		printf("  Start uclockd: it checks the TSC across every CPU, and where it is\n"
+		       "  in step, uclock serves time from it in every process.\n");
 	else if (!vdso_user)
 		printf("  No trusted counter: clock calls stay system calls here; call the\n"
 		       "  clock less often, or use the *_COARSE clocks where a tick will do.\n");
-	else if (st->source == UCLOCK_SOURCE_TSC)
+	else if (tsc)
 		printf("  Clock calls are already cheap here; uclock_mono_ns() and\n"
 		       "  uclock_real_ns() are the fastest way to read the time.\n");
 	else
 		printf("  The vDSO is as good as it gets on this machine.\n");
+	if (tsc_available(p) && (!vdso_user || tsc))
+		printf("  The kernel still lists tsc: switching its clocksource to it makes\n"
+		       "  every program's clock calls cheap (as root: echo tsc >\n"
+		       "  /sys/devices/system/clocksource/clocksource0/current_clocksource,\n"
+		       "  or clocksource=tsc on the kernel's command line).\n");
 }
 
 static void offsets(void)
