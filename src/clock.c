@@ -48,6 +48,7 @@ static int kernel_clock(void *ctx, clockid_t clock, struct timespec *ts)
 /* UCLOCK_INTERVAL_US, or the default; a bad value is named here, and the
  * trust policy refuses the counter for it (as for a bad UCLOCK_SOURCE). */
 static const char *bad_interval;
+static int interval_asked;
 
 static int64_t interval_ns(void)
 {
@@ -63,6 +64,7 @@ static int64_t interval_ns(void)
 		bad_interval = env;
 		return DEFAULT_INTERVAL_NS;
 	}
+	interval_asked = 1;
 	return us * 1000;
 }
 
@@ -125,6 +127,7 @@ static void init(void)
 					     .clock = kernel_clock, .mask = UINT64_MAX};
 	uclock__tk_init(&uclock__global, &global_page, &ops, interval);
 	uclock__global.backup = &backup_page;
+	uclock__global.interval_fixed = interval_asked;
 	if (own_source == UCLOCK_SOURCE_TSC) {
 		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_TSC, __ATOMIC_RELEASE);
 		uclock__attach_init(&uclock__global);

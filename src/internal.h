@@ -117,6 +117,7 @@ struct uclock_tk {
 					page is wiped: see clock.c) */
 	struct uclock_tk_ops ops;
 	int64_t interval_ns;
+	int interval_fixed;         /* asked for: not stretched (see interval()) */
 	int64_t keep_ns;            /* the writer's promise: copies' keep */
 	int64_t span_ns;            /* this interval: shorter after an anchor */
 

@@ -114,35 +114,42 @@ static int kernel_ns(struct uclock_tk *tk, clockid_t clock, int64_t *ns)
  */
 static void note_call_cost(struct uclock_tk *tk, int64_t ns)
 {
+	int64_t cost = __atomic_load_n(&tk->call_ns, __ATOMIC_RELAXED);
+
 	if (ns <= 0)
 		return;
-	if (tk->call_ns == 0 || ns < tk->call_ns)
-		tk->call_ns = ns;
-	else
-		tk->call_ns += tk->call_ns / 16 + 1;
+	/* Relaxed stores: uclock_stat() reads them, without the lock. */
+	__atomic_store_n(&tk->call_ns, cost == 0 || ns < cost ? ns : cost + cost / 16 + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static int64_t call_ns(const struct uclock_tk *tk)
+{
+	return __atomic_load_n(&tk->call_ns, __ATOMIC_RELAXED);
 }
 
 static int cheap_calls(const struct uclock_tk *tk)
 {
-	return tk->call_ns <= CHEAP_CALL_NS;
+	return call_ns(tk) <= CHEAP_CALL_NS;
 }
 
 static int bracket_tries(const struct uclock_tk *tk)
 {
-	return cheap_calls(tk) ? BRACKET_TRIES : tk->call_ns <= SLOW_CALL_NS ? 3 : 2;
+	return cheap_calls(tk) ? BRACKET_TRIES : call_ns(tk) <= SLOW_CALL_NS ? 3 : 2;
 }
 
 /*
  * The update interval: as configured, but where kernel readings are
  * expensive, long enough that updates take at most 1/UPDATE_SHARE of a
  * continuously reading thread's time (up to a second): a longer interval
- * costs accuracy only by the rate's error over it.
+ * costs accuracy only by the rate's error over it.  An interval asked for
+ * (UCLOCK_INTERVAL_US, uclockd's period) is kept as it is.
  */
 static int64_t interval(const struct uclock_tk *tk)
 {
-	int64_t budget = tk->update_ns * UPDATE_SHARE;
+	int64_t budget = __atomic_load_n(&tk->update_ns, __ATOMIC_RELAXED) * UPDATE_SHARE;
 
-	if (cheap_calls(tk) || budget <= tk->interval_ns)
+	if (tk->interval_fixed || cheap_calls(tk) || budget <= tk->interval_ns)
 		return tk->interval_ns;
 	return budget < NSEC_PER_SEC ? budget : NSEC_PER_SEC;
 }
@@ -747,7 +754,7 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 	uint64_t shown_at = 0;
 	int shown = 0;
 
-	int64_t age_ns = 8 * bracket_tries(tk) * tk->call_ns;
+	int64_t age_ns = 8 * bracket_tries(tk) * call_ns(tk);
 
 	tk->window_ticks = ns_to_ticks(WINDOW_NS, tk->rate);
 	tk->sample_age_ticks = ns_to_ticks(age_ns > SAMPLE_AGE_NS ? age_ns : SAMPLE_AGE_NS,
@@ -1103,9 +1110,10 @@ int uclock__tk_update(struct uclock_tk *tk)
 		rc = update_once(tk, attempt == 3);
 	uint64_t ticks = (tk->ops.counter(tk->ops.ctx) - t0) & tk->ops.mask;
 	if (tk->rate && ticks <= tk->ops.mask >> 1) {
-		int64_t ns = fx_to_ns((i128)ticks * tk->rate);
+		int64_t ns = fx_to_ns((i128)ticks * tk->rate), was = tk->update_ns;
 
-		tk->update_ns = tk->update_ns ? (7 * tk->update_ns + ns) / 8 : ns;
+		__atomic_store_n(&tk->update_ns, was ? (7 * was + ns) / 8 : ns,
+				 __ATOMIC_RELAXED);
 		__atomic_store_n(&tk->update_ns_total,
 				 __atomic_load_n(&tk->update_ns_total, __ATOMIC_RELAXED) +
 					 (uint64_t)ns,

@@ -338,6 +338,7 @@ static int start_keeping(struct daemon *d)
 	 * for dead.  The lines are steered over the span. */
 	int64_t span = 2 * d->period_ns > MIN_SPAN_NS ? 2 * d->period_ns : MIN_SPAN_NS;
 	uclock__tk_init(&d->tk, d->page, &ops, span);
+	d->tk.interval_fixed = 1; /* the timer's: see arm_tick() */
 	d->tk.keep_ns = d->period_ns;
 	if (reused)
 		take_over(d);
