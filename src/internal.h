@@ -118,6 +118,8 @@ struct uclock_tk {
 	struct uclock_tk_ops ops;
 	int64_t interval_ns;
 	int interval_fixed;         /* asked for: not stretched (see interval()) */
+	int64_t steady_ns;          /* the interval while the rate holds... */
+	int64_t steady_max_ns;      /* ...up to this */
 	int64_t keep_ns;            /* the writer's promise: copies' keep */
 	int64_t span_ns;            /* this interval: shorter after an anchor */
 
@@ -135,7 +137,6 @@ struct uclock_tk {
 	uint64_t typical_half[2];   /* usual bracket half-width, MONO and RAW */
 	int64_t call_ns;            /* usual cost of a kernel reading */
 	int64_t update_ns;          /* usual cost of an update */
-	unsigned lean_updates;
 	struct tk_offsets off;
 	int have_off;
 

@@ -20,7 +20,7 @@
 #include "internal.h"
 
 #define FRAC_BITS 32
-#define BRACKET_TRIES 8          /* brackets per clock, kernel reads cheap */
+#define BRACKET_TRIES 5          /* brackets per clock, kernel reads cheap */
 #define CHEAP_CALL_NS 100         /* a kernel read this cheap: the vDSO */
 #define SLOW_CALL_NS 1000         /* this slow: a traced or trapped system call */
 #define WINDOW_NS 5000           /* 'now' to publish, else redo */
@@ -38,8 +38,10 @@
 #define BOOT_SLACK_NS 1000000LL  /* BOOTTIME offset noise kept, not undone */
 #define END_MARGIN_NS 500        /* a line ended now: floors this far on */
 #define WALL_FLOOR_NS 100000     /* REALTIME further below its floor: set back */
-#define TAI_EVERY 16             /* lean updates: TAI's offset every so many */
+#define BOUND_LEAD_NS 20000      /* floors at most this ahead of the lines' lead */
 #define UPDATE_SHARE 1000        /* expensive kernel: updates 0.1 % of the time */
+#define STEADY_ERR_NS 10         /* updates this close: the interval may grow... */
+#define STEADY_MAX_NS 64000000LL /* ...up to this (uclockd's: its own) */
 #define JUMPS_TRUSTED 3          /* counter jumps this many times... */
 #define JUMPS_WINDOW_NS (10 * NSEC_PER_SEC) /* ...within this: not trusted */
 
@@ -148,10 +150,40 @@ static int bracket_tries(const struct uclock_tk *tk)
 static int64_t interval(const struct uclock_tk *tk)
 {
 	int64_t budget = __atomic_load_n(&tk->update_ns, __ATOMIC_RELAXED) * UPDATE_SHARE;
+	int64_t steady = __atomic_load_n(&tk->steady_ns, __ATOMIC_RELAXED);
 
-	if (tk->interval_fixed || cheap_calls(tk) || budget <= tk->interval_ns)
+	if (tk->interval_fixed)
 		return tk->interval_ns;
-	return budget < NSEC_PER_SEC ? budget : NSEC_PER_SEC;
+	if (cheap_calls(tk) || budget < tk->interval_ns)
+		budget = tk->interval_ns;
+	if (budget > NSEC_PER_SEC)
+		budget = NSEC_PER_SEC;
+	return steady > budget ? steady : budget;
+}
+
+/*
+ * A rate that holds needs no update every millisecond: the error a longer
+ * span adds is the rate's error over it.  After an update that continued
+ * the lines and found them within STEADY_ERR_NS of the kernel, the
+ * interval may double (up to STEADY_MAX_NS); anything else (an anchor, a
+ * doubtful sample, a larger error: a frequency change, a step) takes it
+ * back to the one configured.  A longer interval delays noticing a new
+ * frequency (a migration) by as much.
+ */
+static void settle(struct uclock_tk *tk, int steady, int64_t mono_err, int64_t raw_err)
+{
+	int64_t next = tk->interval_ns;
+
+	if (steady && mono_err <= STEADY_ERR_NS && mono_err >= -STEADY_ERR_NS &&
+	    raw_err <= STEADY_ERR_NS && raw_err >= -STEADY_ERR_NS &&
+	    !__atomic_load_n(&tk->target, __ATOMIC_RELAXED)) {
+		next = 2 * __atomic_load_n(&tk->steady_ns, __ATOMIC_RELAXED);
+		if (next > tk->steady_max_ns)
+			next = tk->steady_max_ns;
+		if (next < tk->interval_ns)
+			next = tk->interval_ns;
+	}
+	__atomic_store_n(&tk->steady_ns, next, __ATOMIC_RELAXED);
 }
 
 /* One kernel reading between two counter reads: 0, 1 if the second read
@@ -187,17 +219,25 @@ static int sample(struct uclock_tk *tk, clockid_t clock, uint64_t rate,
 	uint64_t mask = tk->ops.mask, best = UINT64_MAX;
 	struct tk_sample all[BRACKET_TRIES];
 	int n = 0, tries = bracket_tries(tk);
+	/* Brackets in a chain: each one's closing counter read opens the
+	 * next (an ordered read costs as much as a vDSO call). */
+	uint64_t c0 = tk->ops.counter(tk->ops.ctx);
 
 	for (int i = 0; i < tries; i++) {
-		int rc = one_bracket(tk, clock, &all[n]);
+		int64_t ns;
+		int err = kernel_ns(tk, clock, &ns);
+		uint64_t c1 = tk->ops.counter(tk->ops.ctx);
+		uint64_t width = (c1 - c0) & mask;
 
-		if (rc < 0)
+		if (err)
 			return -1;
-		if (rc > 0)
-			continue; /* moved to a CPU behind the first */
-		if (2 * all[n].half < best)
-			best = 2 * all[n].half;
-		n++;
+		if (width <= mask >> 1) { /* else moved to a CPU behind */
+			all[n++] = (struct tk_sample){.tick = (c0 + width / 2) & mask,
+						      .c0 = c0, .half = width / 2, .ns = ns};
+			if (width < best)
+				best = width;
+		}
+		c0 = c1;
 	}
 	if (n == 0)
 		return -1;
@@ -333,34 +373,35 @@ static int measure_offsets(struct uclock_tk *tk, struct tk_offsets *off)
 }
 
 /*
- * The offsets when kernel readings are expensive: REALTIME's and
- * BOOTTIME's from one bracketed reading each, set against the MONOTONIC
- * sample; the old offsets kept while they agree within the brackets, else
- * measured exactly (a step, a suspend).  TAI's, which only a leap second
- * or an adjtimex() call changes, every TAI_EVERY updates.  Two or three
- * kernel readings instead of nine.
+ * The offsets in steady state: REALTIME's, BOOTTIME's and TAI's from one
+ * bracketed reading each, set against the MONOTONIC sample; the old
+ * offsets kept while they agree within the brackets, else measured
+ * exactly (a step, a suspend, a leap second).  Three kernel readings
+ * instead of nine.
  */
 static int lean_offsets(struct uclock_tk *tk, const struct tk_sample *sm,
 			struct tk_offsets *off)
 {
-	struct tk_sample r, b;
-	uint64_t mask = tk->ops.mask;
+	static const clockid_t clocks[] = {CLOCK_REALTIME, CLOCK_BOOTTIME, CLOCK_TAI};
+	int64_t *offset[] = {&off->real, &off->boot, &off->tai};
+	int (*exactly[])(struct uclock_tk *, int64_t *) = {real_offset, boot_offset,
+							    tai_offset};
 
 	*off = tk->off;
-	if (one_bracket(tk, CLOCK_REALTIME, &r) != 0 || one_bracket(tk, CLOCK_BOOTTIME, &b) != 0)
-		return measure_offsets(tk, off);
-	int64_t mono_r = sm->ns + fx_to_ns((i128)tick_diff(r.tick, sm->tick, mask) * tk->rate);
-	int64_t mono_b = sm->ns + fx_to_ns((i128)tick_diff(b.tick, sm->tick, mask) * tk->rate);
-	int64_t slack_r = fx_to_ns((i128)(r.half + sm->half) * tk->rate) + 100;
-	int64_t slack_b = fx_to_ns((i128)(b.half + sm->half) * tk->rate) + 100;
-	int64_t dr = r.ns - mono_r - off->real, db = b.ns - mono_b - off->boot;
+	for (int i = 0; i < 3; i++) {
+		struct tk_sample k;
 
-	if ((dr > slack_r || dr < -slack_r) && real_offset(tk, &off->real) != 0)
-		return -1;
-	if ((db > slack_b || db < -slack_b) && boot_offset(tk, &off->boot) != 0)
-		return -1;
-	if (++tk->lean_updates % TAI_EVERY == 0 && tai_offset(tk, &off->tai) != 0)
-		return -1;
+		if (one_bracket(tk, clocks[i], &k) != 0)
+			return measure_offsets(tk, off);
+		int64_t mono = sm->ns + fx_to_ns((i128)tick_diff(k.tick, sm->tick, tk->ops.mask) *
+						 tk->rate);
+		int64_t slack = fx_to_ns((i128)(k.half + sm->half) * tk->rate) + 100;
+		/* TAI's offset is from REALTIME, measured just before it. */
+		int64_t d = k.ns - mono - *offset[i] - (i == 2 ? off->real : 0);
+
+		if ((d > slack || d < -slack) && exactly[i](tk, offset[i]) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -602,18 +643,43 @@ static void floors_at(const struct uclock__copy *c, uint64_t at,
 /*
  * The highest values the current line can have handed out.  Readers use it
  * only at counter values they have read, never past 'hard', and none after
- * the flip, which follows 'now' within the window.  A counter that went
- * back tells nothing of when the last read was: then 'hard'.
+ * the flip, which follows 'now' within 'window' ticks.  A counter that went
+ * back tells nothing of when the last read was: then 'hard' (bounded by
+ * the kernel: see bound_floors()).  Returns 1 if the counter went back.
  */
-static void line_floors(const struct uclock_tk *tk, const struct uclock__copy *cur,
-			uint64_t now, int tight, struct uclock__copy *next)
+static int line_floors(const struct uclock__copy *cur, uint64_t now, uint64_t window,
+		       struct uclock__copy *next)
 {
 	int64_t age = tick_diff(now, cur->cycle_last, cur->mask);
 	int64_t cap = (int64_t)cur->hard;
 
-	if (tight && age >= 0 && age + (int64_t)tk->window_ticks < cap)
-		cap = age + (int64_t)tk->window_ticks;
+	if (age >= 0 && age + (int64_t)window < cap)
+		cap = age + (int64_t)window;
 	floors_at(cur, (uint64_t)cap, next);
+	return age < 0;
+}
+
+/*
+ * The counter went back (a reset, another CPU's counter behind): readers
+ * went no further ahead of the kernel than the lines' lead over it (their
+ * error at the last update) and a margin, whereas 'hard' is a whole span
+ * ahead.  Bound the floors by the kernel's value now, from the samples
+ * just taken.
+ */
+static void bound_floors(const struct uclock_tk *tk, const struct tk_sample *sm,
+			 const struct tk_sample *sr, uint64_t now, struct uclock__copy *next)
+{
+	int64_t lead = __atomic_load_n(&tk->mono_err_ns, __ATOMIC_RELAXED);
+	int64_t raw_lead = __atomic_load_n(&tk->raw_err_ns, __ATOMIC_RELAXED);
+	int64_t mono = sm->ns + fx_to_ns((i128)tick_diff(now, sm->tick, tk->ops.mask) * tk->rate);
+	int64_t raw = sr->ns + fx_to_ns((i128)tick_diff(now, sr->tick, tk->ops.mask) * tk->raw_rate);
+
+	mono += (lead > 0 ? lead : 0) + BOUND_LEAD_NS;
+	raw += (raw_lead > 0 ? raw_lead : 0) + BOUND_LEAD_NS;
+	if (next->floor_mono > mono)
+		next->floor_mono = mono;
+	if (next->floor_raw > raw)
+		next->floor_raw = raw;
 }
 
 /*
@@ -662,15 +728,17 @@ static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
 		next.floor_mono = INT64_MIN;
 		next.floor_raw = INT64_MIN;
 	}
-	for (int attempt = 0;; attempt++) {
+	/* The flip must come within the window of 'now': else again, with a
+	 * window twice as wide (a writer preempted again and again). */
+	for (uint64_t window = tk->window_ticks;; window *= 2) {
 		uint64_t now = tk->ops.counter(tk->ops.ctx);
-		int tight = attempt < 8;
 
-		if (keep_floor && cur->mode == UCLOCK_MODE_COUNTER)
-			line_floors(tk, cur, now, tight, &next);
+		if (keep_floor && cur->mode == UCLOCK_MODE_COUNTER &&
+		    line_floors(cur, now, window, &next))
+			bound_floors(tk, sm, sr, now, &next);
 		uclock__copy_stage(tk->page, &next);
-		if (!tight || cur->mode != UCLOCK_MODE_COUNTER ||
-		    ((tk->ops.counter(tk->ops.ctx) - now) & mask) <= tk->window_ticks)
+		if (cur->mode != UCLOCK_MODE_COUNTER || window >= cur->hard ||
+		    ((tk->ops.counter(tk->ops.ctx) - now) & mask) <= window)
 			break;
 	}
 	flip(tk);
@@ -681,6 +749,7 @@ static void enter_warmup(struct uclock_tk *tk, const struct uclock__copy *cur,
 	tk->mono_hist.n = 0;
 	tk->raw_hist.n = 0;
 	set_warm_deadline(tk, sm, sr, next.floor_mono, next.floor_raw);
+	settle(tk, 0, 0, 0);
 	bump(&tk->warmups);
 }
 
@@ -688,6 +757,15 @@ static void writer_point(struct uclock_tk *tk)
 {
 	if (tk->ops.point)
 		tk->ops.point(tk->ops.ctx);
+}
+
+/* How far a line is from the kernel's sample, at 'now' (ns). */
+static int64_t drift(const struct uclock_tk *tk, const struct line *l, int64_t age,
+		     const struct tk_sample *s, uint64_t rate, uint64_t now)
+{
+	i128 kernel = fx(s->ns) + (i128)tick_diff(now, s->tick, tk->ops.mask) * (i128)rate;
+
+	return fx_to_ns(line_at(l, age) - kernel);
 }
 
 /* A line shown to readers at its anchor, moved to 'now'. */
@@ -791,6 +869,12 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		if (!regular && had_line &&
 		    !__atomic_load_n(&tk->fallback_seen, __ATOMIC_SEQ_CST))
 			anchor = KERNEL;
+		/* The interval for these lines: longer while they hold, back to
+		 * the one configured when they do not (see settle()). */
+		if (attempt == 0)
+			settle(tk, anchor == CONTINUE && good,
+			       drift(tk, &old_mono, (int64_t)age, sm, tk->rate, now),
+			       drift(tk, &old_raw, (int64_t)age, sr, tk->raw_rate, now));
 		/* After an anchor above the kernel the next updates come sooner,
 		 * so that the lead is steered away quickly; then the span
 		 * doubles back to the interval.  An anchor at the kernel itself
@@ -1045,11 +1129,11 @@ static int update_once(struct uclock_tk *tk, int last_try)
 		__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
 		target = NULL;
 	}
-	/* Offsets first: the samples are then fresh when the lines are set
-	 * (but expensive readings: offsets from the samples, after them). */
+	/* Offsets first, exactly, while warming up (the samples are then
+	 * fresh when the lines are set); then from the samples, after them,
+	 * in a few readings (see lean_offsets()). */
 	if (!target) {
-		int lean = !cheap_calls(tk) && tk->have_off && tk->rate &&
-			   cur.mode == UCLOCK_MODE_COUNTER;
+		int lean = tk->have_off && tk->rate && cur.mode == UCLOCK_MODE_COUNTER;
 
 		if ((!lean && measure_offsets(tk, &off)) ||
 		    sample(tk, CLOCK_MONOTONIC, tk->rate, &sm) ||
@@ -1168,6 +1252,8 @@ void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
 	tk->page = page;
 	tk->ops = *ops;
 	tk->interval_ns = interval_ns;
+	tk->steady_ns = interval_ns;
+	tk->steady_max_ns = STEADY_MAX_NS;
 	tk->span_ns = interval_ns;
 	page->magic = UCLOCK_PAGE_MAGIC;
 	page->version = UCLOCK_PAGE_VERSION;

@@ -184,6 +184,9 @@ void sim_init(struct sim *s, double hz, uint64_t mask, int64_t interval_ns)
 		s->last[i] = INT64_MIN;
 	ops.ctx = s;
 	uclock__tk_init(&s->tk, &s->page, &ops, interval_ns);
+	/* The scenarios' bounds are in intervals: the interval they set,
+	 * never stretched (sim_steady.c tests the stretching). */
+	s->tk.interval_fixed = 1;
 }
 
 void sim_advance(struct sim *s, int64_t ns)

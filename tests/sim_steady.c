@@ -154,8 +154,46 @@ static void long_interval(void)
 	CHECK(s.flips_checked > 0, "flips checked");
 }
 
+/*
+ * While the rate holds, the interval doubles up to 64 ms (fewer updates on
+ * readers' paths), the error staying within its bound; a frequency change
+ * (NTP) takes it back to the one configured until the rate holds again; a
+ * counter reset with a long span holds MONOTONIC no more than the bound on
+ * floors, not the span.
+ */
+static void stretching(void)
+{
+	struct sim s;
+
+	sim_init(&s, 2.6e9, UINT64_MAX, 1 * MS);
+	s.tk.interval_fixed = 0;
+	warm_up(&s);
+	sim_run(&s, 200, 50 * US, 40, "settling");
+	uint64_t updates = s.tk.updates;
+	sim_run(&s, 20000, 100 * US, 20, "two seconds, the rate holding");
+	CHECK(s.tk.steady_ns == 64 * MS, "the interval grew to %lld ms",
+	      (long long)(s.tk.steady_ns / MS));
+	uint64_t steady_updates = s.tk.updates - updates;
+	CHECK(steady_updates < 100, "%llu updates in 2 s", (unsigned long long)steady_updates);
+	/* NTP sets a new frequency: off by 100 ppm of the span until the next
+	 * update notices; then short spans again until it holds. */
+	s.ntp_ppm += 100;
+	sim_run(&s, 700, 100 * US, 64 * MS / 10000 + 100, "frequency changed");
+	CHECK(s.tk.steady_ns < 64 * MS || s.tk.updates - updates > steady_updates + 5,
+	      "the change was followed with short intervals");
+	sim_run(&s, 20000, 100 * US, 20, "the new rate holding");
+	/* A counter reset after a long span: floors bounded by the kernel. */
+	sim_suspend(&s, 5 * MS, 1);
+	sim_run(&s, 200, 100 * US, 20000 + 100, "after a counter reset");
+	sim_run(&s, 2000, 100 * US, 40, "settled again");
+	printf("stretching: %llu updates in 2 s while the rate held (interval %lld ms), "
+	       "worst MONOTONIC error %lld ns\n", (unsigned long long)steady_updates,
+	       (long long)(s.tk.steady_ns / MS), (long long)s.max_err[SLOT_MONO]);
+}
+
 int main(void)
 {
+	stretching();
 	long_interval();
 	interrupted_writer();
 	back_to_back();

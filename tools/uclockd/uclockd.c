@@ -34,6 +34,9 @@
 #define DEFAULT_PATH "/run/uclock/page"
 #define MIN_SPAN_NS 10000000LL
 #define SYNC_CHECK_NS 10000000LL                /* the check across CPUs: 10 ms */
+/* The span while the rate holds: an update every 100 ms, ten wakeups a
+ * second; readers notice a daemon gone within two spans (400 ms then). */
+#define STEADY_SPAN_NS 200000000LL
 #define SYNC_RECHECK_NS (600 * 1000000000LL)    /* again every 10 minutes */
 
 struct daemon {
@@ -242,6 +245,20 @@ static struct uclock__page *create_page(struct daemon *d, char *tmp, size_t tmp_
 	return page;
 }
 
+/* Until no process may still read its own copy of c's lines (c's keep). */
+static void wait_keep(struct daemon *d, const struct uclock__copy *c)
+{
+	for (;;) {
+		uint64_t age = d->tk.ops.counter(d->tk.ops.ctx) - c->cycle_last;
+		if ((int64_t)age < 0 || age > c->keep)
+			return;
+		int64_t left = (int64_t)(((unsigned __int128)(c->keep - age) * c->raw_mult) >> 32) +
+			       1000;
+		struct timespec nap = {left / 1000000000, left % 1000000000};
+		nanosleep(&nap, NULL);
+	}
+}
+
 /*
  * Take over a page a previous daemon kept: its readers may still be
  * reading its last lines, now, and processes may keep a copy of them until
@@ -254,6 +271,10 @@ static void take_over(struct daemon *d)
 	struct uclock__copy last;
 
 	uclock__copy_load(d->page, &last);
+	/* Processes may keep a copy of those lines until their keep: let it
+	 * pass (half a span at most), rather than raise the floors that far. */
+	if (uclock__copy_plausible(&last))
+		wait_keep(d, &last);
 	if (uclock__tk_take(&d->tk)) {
 		uclock__tk_adopt(&d->tk, &last, UCLOCK_TAKING_OVER);
 		uclock__tk_give(&d->tk);
@@ -338,8 +359,10 @@ static int start_keeping(struct daemon *d)
 	 * for dead.  The lines are steered over the span. */
 	int64_t span = 2 * d->period_ns > MIN_SPAN_NS ? 2 * d->period_ns : MIN_SPAN_NS;
 	uclock__tk_init(&d->tk, d->page, &ops, span);
-	d->tk.interval_fixed = 1; /* the timer's: see arm_tick() */
-	d->tk.keep_ns = d->period_ns;
+	/* The timekeeper stretches the span while the rate holds; the timer
+	 * follows it (arm_tick()), and so does the copies' keep. */
+	d->tk.keep_ns = INT64_MAX;
+	d->tk.steady_max_ns = STEADY_SPAN_NS;
 	if (reused)
 		take_over(d);
 	d->page->source = UCLOCK_SOURCE_TSC;
@@ -363,21 +386,20 @@ static int start_keeping(struct daemon *d)
 }
 
 /*
- * The next update: a period away, sooner while the timekeeper's span is
- * short (after an anchor), so that readers never find it stale.  Never
- * sooner than the copy's keep (readers keep their own mirror of it until
- * then), which the timekeeper set from the same figures.
+ * The next update: half the timekeeper's span away, so that readers never
+ * find the page stale.  The span is the period's at first, a short one
+ * after an anchor, and grows while the rate holds (tens of milliseconds:
+ * a quiet daemon).  Never sooner than the copy's keep, half the span too
+ * (readers keep their own copy of the lines until then).
  */
 static void arm_tick(struct daemon *d)
 {
-	int64_t next = d->period_ns;
+	int64_t next = d->tk.span_ns / 2;
 	struct itimerspec when = {{0, 0}, {0, 0}};
 
 	struct uclock__copy c;
 
 	uclock__copy_load(d->page, &c);
-	if (d->tk.span_ns / 2 < next)
-		next = d->tk.span_ns / 2;
 	/* Warming up: calibrated within milliseconds, whatever the period. */
 	if (c.mode != UCLOCK_MODE_COUNTER && next > 1000000)
 		next = 1000000;
@@ -483,17 +505,8 @@ static void stop_keeping(struct daemon *d)
 	struct uclock__copy c;
 
 	uclock__copy_load(d->page, &c);
-	if (c.mode == UCLOCK_MODE_COUNTER) {
-		for (;;) {
-			uint64_t age = d->tk.ops.counter(d->tk.ops.ctx) - c.cycle_last;
-			if ((int64_t)age < 0 || age > c.keep)
-				break;
-			int64_t left = (int64_t)(((unsigned __int128)(c.keep - age) *
-						  c.raw_mult) >> 32) + 1000;
-			struct timespec nap = {left / 1000000000, left % 1000000000};
-			nanosleep(&nap, NULL);
-		}
-	}
+	if (c.mode == UCLOCK_MODE_COUNTER)
+		wait_keep(d, &c);
 	if (uclock__tk_take(&d->tk)) {
 		uclock__tk_end(&d->tk);
 		uclock__tk_give(&d->tk);
