@@ -185,7 +185,7 @@ struct uclock__page {
 	int64_t timens_monotonic_ns;  /* the writer's time namespace */
 	int64_t timens_boottime_ns;
 	uint32_t tsc_sync;    /* shared: 1 in step across CPUs, 2 not, 0 unknown */
-	uint32_t pad1;
+	uint32_t ordered_read;/* shared: the writer's choice, 1 rdtscp, 2 lfence */
 	int64_t tsc_warp_ns;  /* shared: the largest step back between CPUs seen */
 	struct uclock__copy copy[2];
 };

@@ -138,6 +138,40 @@ static void detached(struct uclock_tk *tk, const struct uclock__copy *from,
 }
 
 /*
+ * This process reads the clocks the writer read: 1 if so, 0 if not, -1 if
+ * it cannot be told.  By the clocks themselves, with a usable copy: the
+ * kernel's REALTIME - MONOTONIC, exact from the coarse clocks (one tick's
+ * time), equal to the copy's (another namespace moves MONOTONIC, not
+ * REALTIME), and BOOTTIME on the copy's line.  Else, or if they disagree
+ * (REALTIME set since the copy), the offsets in /proc/self/timens_offsets
+ * against the writer's.
+ */
+static int same_namespace(const struct uclock__page *page, const struct uclock__copy *s)
+{
+	int64_t mono, boot;
+
+	if (s && uclock__copy_matches_kernel(s, uclock__tsc_lfence, NULL) == 1) {
+		for (int i = 0; i < 4; i++) {
+			struct timespec m1, r, m2;
+
+			if (uclock__kernel_gettime(CLOCK_MONOTONIC_COARSE, &m1) ||
+			    uclock__kernel_gettime(CLOCK_REALTIME_COARSE, &r) ||
+			    uclock__kernel_gettime(CLOCK_MONOTONIC_COARSE, &m2))
+				break;
+			if (uclock__ts_to_ns(&m1) != uclock__ts_to_ns(&m2))
+				continue;
+			if (uclock__ts_to_ns(&r) - uclock__ts_to_ns(&m1) ==
+			    s->base_real - s->base_mono)
+				return 1;
+			break;
+		}
+	}
+	if (uclock__timens_offsets(&mono, &boot) != 0)
+		return -1;
+	return mono == page->timens_monotonic_ns && boot == page->timens_boottime_ns;
+}
+
+/*
  * At the first read, before the trust policy decides: find the page and
  * map it, and pass on uclockd's verdict on the TSC across CPUs if it keeps
  * the page (it checked every CPU; this process cannot).
@@ -145,7 +179,6 @@ static void detached(struct uclock_tk *tk, const struct uclock__copy *from,
 void uclock__attach_look(struct uclock_trust_facts *facts)
 {
 	const char *env = secure_getenv("UCLOCK_PAGE");
-	int64_t mono, boot;
 
 	if (env && strcmp(env, "off") == 0) {
 		snprintf(why, sizeof(why), "UCLOCK_PAGE=off");
@@ -166,17 +199,16 @@ void uclock__attach_look(struct uclock_trust_facts *facts)
 	const struct uclock__page *page = uclock__shared_open(path, why, sizeof(why));
 	if (!page)
 		return;
-	/* Exactly, where the kernel says; a guess is not enough. */
-	if (uclock__timens_offsets(&mono, &boot) != 0) {
-		snprintf(why, sizeof(why), "%.200s: this process's time namespace cannot "
-					   "be checked (no /proc): in-process", path);
-		uclock__shared_unmap(page);
-		return;
-	}
-	if (mono != page->timens_monotonic_ns || boot != page->timens_boottime_ns) {
-		snprintf(why, sizeof(why), "%.200s: this process is in another time "
-					   "namespace than uclockd (pid %d)", path,
-			 page->writer_pid);
+	struct uclock__copy s;
+	uint64_t now;
+	int fresh = uclock__shared_usable(page, &s, &now, uclock__tsc_lfence, NULL);
+	int ns = same_namespace(page, fresh ? &s : NULL);
+	if (ns <= 0) {
+		snprintf(why, sizeof(why), ns < 0 ? "%.200s: this process's time namespace "
+						    "cannot be checked (no /proc): in-process"
+						  : "%.200s: this process is in another time "
+						    "namespace than uclockd (pid %d)",
+			 path, page->writer_pid);
 		uclock__shared_unmap(page);
 		return;
 	}
@@ -186,6 +218,10 @@ void uclock__attach_look(struct uclock_trust_facts *facts)
 									     __ATOMIC_RELAXED);
 		facts->sync_cpus = (int)page->tsc_cpus;
 		facts->sync_warp_ns = page->tsc_warp_ns;
+		if (fresh && facts->sync != UCLOCK_SYNC_NO && page->ordered_read) {
+			facts->page_pid = page->writer_pid;
+			facts->page_rdtscp = page->ordered_read == 1;
+		}
 	}
 }
 

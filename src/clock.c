@@ -75,12 +75,19 @@ static int64_t interval_ns(void)
 void uclock__counter_ops(struct uclock_tk_ops *ops)
 {
 	uclock__kernel_init();
-	use_rdtscp = uclock__tsc_prefer_rdtscp();
 	*ops = (struct uclock_tk_ops){
 		.counter = use_rdtscp ? uclock__tsc_rdtscp : uclock__tsc_lfence,
 		.clock = kernel_clock,
 		.mask = UINT64_MAX,
 	};
+}
+
+/* uclockd: which ordered read is cheaper here (its page carries the
+ * choice to every reader). */
+int uclock__counter_rdtscp(void)
+{
+	use_rdtscp = uclock__tsc_prefer_rdtscp();
+	return use_rdtscp;
 }
 
 /*
@@ -90,13 +97,39 @@ void uclock__counter_ops(struct uclock_tk_ops *ops)
 static int trusted(void)
 {
 	struct uclock_trust_facts facts;
+	const char *env = secure_getenv("UCLOCK_SOURCE");
 
+	memset(&facts, 0, sizeof(facts));
 	uclock__kernel_init();
-	uclock__trust_gather(&facts);
 	facts.bad_interval = bad_interval;
-	uclock__attach_look(&facts);
+	facts.source_env = env && *env ? env : NULL;
+	int looked = 0;
+	if (!facts.bad_interval && (!facts.source_env || !strcmp(facts.source_env, "auto")) &&
+	    uclock__tsc_enabled()) {
+		/* uclockd keeps a page from the TSC this process can read now:
+		 * the machine's facts are checked already, by it. */
+		uclock__attach_look(&facts);
+		looked = 1;
+		if (facts.page_pid) {
+			if (facts.sync == UCLOCK_SYNC_YES)
+				snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
+					 "its page from the TSC, found in step on all %d CPUs",
+					 facts.page_pid, facts.sync_cpus);
+			else
+				snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
+					 "its page from the TSC, having checked this machine",
+					 facts.page_pid);
+			reason = reason_text;
+			use_rdtscp = facts.page_rdtscp;
+			return 1;
+		}
+	}
+	uclock__trust_gather(&facts);
 	int yes = uclock__trust_decide(&facts, reason_text, sizeof(reason_text));
 	reason = reason_text;
+	use_rdtscp = yes && uclock__tsc_prefer_rdtscp();
+	if (yes && !looked)
+		uclock__attach_look(&facts);
 	return yes;
 }
 
@@ -203,14 +236,18 @@ const char *uclock__global_counter_read(void)
 	return use_rdtscp ? "rdtscp" : "lfence+rdtsc";
 }
 
+/* A fork() child: its page wiped (restore it), or, where the kernel does
+ * not wipe (before 4.14), the same checks on the page as it is. */
 static void child_after_fork(void)
 {
 	int state = __atomic_load_n(&init_state, __ATOMIC_RELAXED);
 
 	if (state == INIT_RUNNING) /* the initialising thread is gone */
 		__atomic_store_n(&init_state, INIT_NONE, __ATOMIC_RELAXED);
-	else if (state == INIT_DONE)
-		uclock__global_ready();
+	else if (state == INIT_DONE && wiped())
+		restore_child();
+	else if (state == INIT_DONE && own_source == UCLOCK_SOURCE_TSC)
+		uclock__tk_after_fork(&uclock__global);
 }
 
 __attribute__((constructor)) static void register_fork_handler(void)

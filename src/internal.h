@@ -271,12 +271,13 @@ struct uclock_tsc_features {
 	int present;        /* rdtsc usable at all */
 	int invariant;      /* CPUID 0x80000007 EDX bit 8 */
 	int rdtscp;         /* CPUID 0x80000001 EDX bit 27 */
-	int rdpid;          /* CPUID 7 ECX bit 22 */
 	int hypervisor;     /* CPUID 1 ECX bit 31 */
 	enum uclock_hypervisor hypervisor_vendor; /* CPUID 0x40000000 */
 	int kvm_stable;     /* CPUID 0x40000001 EAX bit 24 (KVM) */
 };
 void uclock__tsc_features(struct uclock_tsc_features *f);
+void uclock__tsc_features_full(struct uclock_tsc_features *f, int with_hypervisor);
+int uclock__tsc_enabled(void);
 
 #if UCLOCK__HAVE_TSC
 /* rdtscp waits for earlier loads: ordered after the page read. */
@@ -327,6 +328,9 @@ struct uclock_trust_facts {
 	enum uclock_tsc_sync_verdict sync; /* uclockd's check across CPUs */
 	int sync_cpus;
 	int64_t sync_warp_ns;
+	int page_pid;               /* uclockd keeps a page from the TSC that this
+				       process can read now: its pid */
+	int page_rdtscp;            /* its choice of ordered read */
 };
 int uclock__trust_decide(const struct uclock_trust_facts *f, char *why, size_t size);
 void uclock__trust_gather(struct uclock_trust_facts *f);
@@ -357,6 +361,7 @@ const struct uclock__page *uclock__attach_page(void);
 extern struct uclock_tk uclock__global;
 int uclock__global_ready(void);
 void uclock__counter_ops(struct uclock_tk_ops *ops);
+int uclock__counter_rdtscp(void);
 const char *uclock__global_reason(void);
 const char *uclock__global_counter_read(void);
 

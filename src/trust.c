@@ -137,9 +137,10 @@ static int kernel_tsc_reliable(void)
 }
 
 /*
- * The facts of this machine, but uclockd's verdict (from its page: see
- * attach.c).  Files under /sys and /proc, CPUID, and the relative cost of
- * rdtsc and of the kernel's clock; the flags, only where they can matter.
+ * The facts of this machine, into f (the caller cleared it, and may have
+ * put uclockd's verdict in it: see attach.c).  Files under /sys and /proc,
+ * CPUID, and the relative cost of rdtsc and of the kernel's clock; the
+ * hypervisor's word and the kernel's flags, only where they can matter.
  */
 void uclock__trust_gather(struct uclock_trust_facts *f)
 {
@@ -147,20 +148,24 @@ void uclock__trust_gather(struct uclock_trust_facts *f)
 	char available[256];
 	const char *env = secure_getenv("UCLOCK_SOURCE");
 
-	memset(f, 0, sizeof(*f));
 	f->source_env = env && *env ? env : NULL;
-	uclock__tsc_features(&tsc);
+	uclock__tsc_features_full(&tsc, 0);
 	f->tsc_usable = UCLOCK__HAVE_TSC && tsc.present;
 	f->invariant = tsc.invariant;
-	f->hypervisor = tsc.hypervisor_vendor;
-	f->kvm_stable = tsc.kvm_stable;
 	read_line(CLOCKSOURCE_DIR "current_clocksource", f->clocksource,
 		  sizeof(f->clocksource));
-	f->available_known = read_line(CLOCKSOURCE_DIR "available_clocksource", available,
-				       sizeof(available)) == 0;
-	f->tsc_listed = listed(available, "tsc");
-	if (f->tsc_usable && f->invariant && strcmp(f->clocksource, "tsc") != 0)
+	/* What vouches for a TSC the kernel does not use itself. */
+	if (f->tsc_usable && f->invariant && strcmp(f->clocksource, "tsc") != 0) {
+		uclock__tsc_features_full(&tsc, 1);
+		f->hypervisor = tsc.hypervisor_vendor;
+		f->kvm_stable = tsc.kvm_stable;
+		f->available_known = read_line(CLOCKSOURCE_DIR "available_clocksource",
+					       available, sizeof(available)) == 0;
+		f->tsc_listed = listed(available, "tsc");
 		f->tsc_reliable = kernel_tsc_reliable();
+	} else {
+		f->available_known = f->tsc_listed = f->clocksource[0] != '\0';
+	}
 	if (f->tsc_usable && f->invariant && !(f->source_env && strcmp(f->source_env, "auto")))
 		f->rdtsc_slower = uclock__tsc_slower_than_kernel();
 }

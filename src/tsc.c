@@ -40,28 +40,55 @@ static void hypervisor(struct uclock_tsc_features *f)
 	}
 }
 
-void uclock__tsc_features(struct uclock_tsc_features *f)
+/*
+ * CPUID traps to the hypervisor in a virtual machine (microseconds each,
+ * on every call): the leaves are read once, and the hypervisor's only
+ * when asked for (the trust policy needs them where the kernel's
+ * clocksource is not tsc).
+ */
+static struct uclock_tsc_features known;
+static int known_state; /* 0 not read, 1 read, 2 with the hypervisor's */
+
+void uclock__tsc_features_full(struct uclock_tsc_features *f, int with_hypervisor)
 {
 	unsigned a, b, c, d, max_ext;
-	int mode = 0;
+	int state = __atomic_load_n(&known_state, __ATOMIC_ACQUIRE);
 
+	if (state >= (with_hypervisor ? 2 : 1)) {
+		*f = known;
+		return;
+	}
 	memset(f, 0, sizeof(*f));
 	if (!__get_cpuid(1, &a, &b, &c, &d))
 		return;
 	f->present = (d >> 4) & 1;
 	f->hypervisor = (c >> 31) & 1;
-	/* A process may have rdtsc disabled (PR_SET_TSC): it would SIGSEGV. */
-	if (prctl(PR_GET_TSC, &mode, 0, 0, 0) == 0 && mode == PR_TSC_SIGSEGV)
+	if (!uclock__tsc_enabled())
 		f->present = 0;
-	if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
-		f->rdpid = (c >> 22) & 1;
 	max_ext = __get_cpuid_max(0x80000000, NULL);
 	if (max_ext >= 0x80000001 && __get_cpuid(0x80000001, &a, &b, &c, &d))
 		f->rdtscp = (d >> 27) & 1;
 	if (max_ext >= 0x80000007 && __get_cpuid(0x80000007, &a, &b, &c, &d))
 		f->invariant = (d >> 8) & 1;
-	if (f->hypervisor)
+	if (with_hypervisor && f->hypervisor)
 		hypervisor(f);
+	/* Racing first callers compute the same: last store wins. */
+	known = *f;
+	__atomic_store_n(&known_state, with_hypervisor ? 2 : 1, __ATOMIC_RELEASE);
+}
+
+void uclock__tsc_features(struct uclock_tsc_features *f)
+{
+	uclock__tsc_features_full(f, 1);
+}
+
+/* rdtsc allowed in this process (PR_SET_TSC may forbid it: SIGSEGV). */
+int uclock__tsc_enabled(void)
+{
+	int mode = 0;
+
+	return UCLOCK__HAVE_TSC && !(prctl(PR_GET_TSC, &mode, 0, 0, 0) == 0 &&
+				     mode == PR_TSC_SIGSEGV);
 }
 
 uint64_t uclock__tsc_rdtscp(void *ctx)
@@ -112,12 +139,11 @@ int uclock__tsc_prefer_rdtscp(void)
 {
 	struct uclock_tsc_features f;
 
-	uclock__tsc_features(&f);
+	uclock__tsc_features_full(&f, 0);
 	/* They cost about the same on most CPUs: keep to rdtscp (as the
 	 * kernel's vDSO does) unless lfence+rdtsc is clearly cheaper, so the
 	 * choice does not flip between runs on measurement noise. */
-	return f.rdtscp && cost(call_rdtscp, ROUNDS, CALLS) * 10 <=
-				  cost(call_lfence, ROUNDS, CALLS) * 11;
+	return f.rdtscp && cost(call_rdtscp, 4, 16) * 10 <= cost(call_lfence, 4, 16) * 11;
 }
 
 /* A few kernel readings only: each may be a system call (no vDSO), and a
@@ -147,6 +173,17 @@ uint64_t uclock__tsc_lfence(void *ctx)
 }
 
 int uclock__tsc_prefer_rdtscp(void)
+{
+	return 0;
+}
+
+void uclock__tsc_features_full(struct uclock_tsc_features *f, int with_hypervisor)
+{
+	(void)with_hypervisor;
+	memset(f, 0, sizeof(*f));
+}
+
+int uclock__tsc_enabled(void)
 {
 	return 0;
 }

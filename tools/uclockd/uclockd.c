@@ -331,7 +331,7 @@ static void check_sync(struct daemon *d, struct uclock_trust_facts *facts)
 static int start_keeping(struct daemon *d)
 {
 	struct uclock_tk_ops ops;
-	struct uclock_trust_facts facts;
+	struct uclock_trust_facts facts = {0};
 	char tmp[300] = "";
 	int64_t mono, boot;
 
@@ -342,6 +342,7 @@ static int start_keeping(struct daemon *d)
 		say("the TSC cannot be trusted here: %s", d->reason);
 		return -1;
 	}
+	int rdtscp = uclock__counter_rdtscp();
 	uclock__counter_ops(&ops);
 	if (uclock__timens_offsets(&mono, &boot) != 0) {
 		say("cannot read this process's time namespace offsets (is /proc mounted?)");
@@ -366,6 +367,7 @@ static int start_keeping(struct daemon *d)
 	if (reused)
 		take_over(d);
 	d->page->source = UCLOCK_SOURCE_TSC;
+	d->page->ordered_read = rdtscp ? 1 : 2;
 	d->page->tsc_cpus = (uint32_t)facts.sync_cpus;
 	d->page->tsc_warp_ns = facts.sync_warp_ns;
 	__atomic_store_n(&d->page->tsc_sync, (uint32_t)facts.sync, __ATOMIC_RELEASE);
