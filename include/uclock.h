@@ -99,8 +99,12 @@ UCLOCK_API int uclock_stat(struct uclock_stat *st);
 
 /*
  * Convert a value of uclock_ticks() to CLOCK_REALTIME, MONOTONIC,
- * MONOTONIC_RAW, BOOTTIME or TAI, in nanoseconds, with the current
- * parameters.  Returns INT64_MIN with errno EINVAL for other clocks.
+ * MONOTONIC_RAW, BOOTTIME or TAI, in nanoseconds: what a reader of that
+ * clock would have read when the value was captured (within 20 ns of
+ * it for values up to 10 s old; older ones at the kernel's measured rate,
+ * well under 1 ppm of their age).  With the counter not trusted (ticks
+ * are then MONOTONIC_RAW ns), the clocks' distance from MONOTONIC_RAW
+ * now.  Returns INT64_MIN with errno EINVAL for other clocks.
  */
 UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks);
 
@@ -154,7 +158,8 @@ struct uclock__copy {
 	 * MONOTONIC_RAW, BOOTTIME, TAI) */
 	int64_t sec[5];
 	uint32_t nsec[5];
-	uint32_t pad1;
+	uint32_t knots;       /* the page's knots these lines follow: the
+				 newest's index | their count << 16 */
 	/* fourth: the writer's figures, for uclock_stat() in every reader */
 	int64_t mono_err_ns;
 	int64_t raw_err_ns;
@@ -166,6 +171,20 @@ struct uclock__copy {
 	uint64_t rate;        /* the kernel's own rates, unsteered (ns << 32 */
 	uint64_t raw_rate;    /* per tick): counter values before the anchor */
 };
+
+/*
+ * A point on earlier lines, for counter values captured before the current
+ * lines' anchor: uclock_ticks_to_ns() converts them on the lines readers
+ * were on then, going from knot to knot.
+ */
+struct uclock__knot {
+	uint64_t tick;
+	int64_t mono;         /* MONOTONIC there, ns */
+	int64_t raw;          /* MONOTONIC_RAW */
+	int64_t real;         /* REALTIME - MONOTONIC then */
+};
+
+#define UCLOCK__KNOTS 104
 
 /*
  * The page: a header and the two copies.  In-process it is the library's
@@ -188,6 +207,7 @@ struct uclock__page {
 	uint32_t ordered_read;/* shared: the writer's choice, 1 rdtscp, 2 lfence */
 	int64_t tsc_warp_ns;  /* shared: the largest step back between CPUs seen */
 	struct uclock__copy copy[2];
+	struct uclock__knot knots[UCLOCK__KNOTS]; /* a ring, 10 s of them */
 };
 
 #define UCLOCK__PAGE_BYTES 4096u

@@ -111,6 +111,7 @@ static void mirror(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t 
 		until = s->keep;
 	m.limit = until > age ? until : 0;
 	m.flags = 0;
+	m.knots = 0; /* the shared page's: conversions go there (clock.c) */
 	uclock__copy_load(tk->page, &own);
 	if (m.limit == 0 && own.limit == 0 && !(own.flags & UCLOCK__CHECK) &&
 	    same_copy(&own, s))

@@ -200,6 +200,7 @@ static void restore_child(void)
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return;
 	uclock__copy_load(&backup_page, &c);
+	c.knots = 0; /* they were in the wiped page */
 	global_page.seq = 0;
 	uclock__copy_stage(&global_page, &c);
 	uclock__copy_flip(&global_page);
@@ -546,9 +547,14 @@ UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks)
 		struct uclock__copy c;
 		uint64_t now;
 
+		uint32_t seq = __atomic_load_n(&shared->seq, __ATOMIC_ACQUIRE);
+
 		if (uclock__shared_usable(shared, &c, &now, uclock__global.ops.counter,
-					  uclock__global.ops.ctx))
-			return uclock__copy_ticks_to_ns(&c, slot, ticks);
+					  uclock__global.ops.ctx)) {
+			int64_t ns = uclock__copy_ticks_to_ns(shared, &c, slot, ticks);
+			if (!uclock__seq_changed(shared, seq))
+				return ns;
+		}
 	}
 	return uclock__tk_ticks_to_ns(&uclock__global, slot, ticks);
 }

@@ -178,8 +178,14 @@ int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot);
 int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 			       uint64_t ticks);
 void uclock__tk_after_fork(struct uclock_tk *tk);
-int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
-				 uint64_t ticks);
+int64_t uclock__copy_ticks_to_ns(const struct uclock__page *p, const struct uclock__copy *c,
+				 enum slot slot, uint64_t ticks);
+
+/* past.c: counter values from before the current lines. */
+uint32_t uclock__knot_add(struct uclock__page *page, const struct uclock__copy *cur,
+			  const struct uclock__copy *next);
+int64_t uclock__past_ns(const struct uclock__page *p, const struct uclock__copy *c,
+			enum slot slot, uint64_t ticks);
 /* A served clock's time at 'delta' ticks from a copy's anchor. */
 int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
 			   uint64_t delta);

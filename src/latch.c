@@ -16,7 +16,7 @@ _Static_assert(sizeof(struct uclock__copy) == UCLOCK__SEQ_STEP,
 	X(base_real) X(mode) X(flags) X(raw_mult) X(raw_frac) X(base_raw)     \
 	X(base_boot) X(base_tai) X(hard) X(floor_mono) X(floor_raw)       \
 	X(sec[0]) X(sec[1]) X(sec[2]) X(sec[3]) X(sec[4])                    \
-	X(nsec[0]) X(nsec[1]) X(nsec[2]) X(nsec[3]) X(nsec[4])               \
+	X(nsec[0]) X(nsec[1]) X(nsec[2]) X(nsec[3]) X(nsec[4]) X(knots)      \
 	X(mono_err_ns) X(raw_err_ns) X(rate_corr_ppb) X(updates)             \
 	X(discontinuities) X(keep) X(rate) X(raw_rate)
 

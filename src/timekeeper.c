@@ -902,6 +902,7 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 		struct line mono = line_next(tk, &m, now, &mono_err, &corr);
 		struct line raw = line_next(tk, &r, now, &raw_err, &raw_corr);
 		struct uclock__copy next = build_copy(tk, now, &mono, &raw, span);
+		next.knots = uclock__knot_add(tk->page, cur, &next);
 		next.mono_err_ns = mono_err;
 		next.raw_err_ns = raw_err;
 		next.rate_corr_ppb = corr;
@@ -1628,15 +1629,15 @@ static int64_t warm_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 
 /* A counter value before or after the anchor, on a copy's lines. */
 /*
- * A counter value on a copy's lines: what a reader would have read then.
- * Within the span the copy was steered for, its line.  Outside it, readers
- * were on other lines, each steered a little to meet the kernel: the
- * kernel's own rate (measured over a long baseline) goes from the span's
- * ends closer to what they read than this line's steered slope, whose
- * correction would grow with the distance.
+ * A counter value on page p's lines (copy c): what a reader would have
+ * read then.  Within the span the copy was steered for, its line; before
+ * its anchor, the lines readers were on then (see past.c); past its span,
+ * the kernel's own rate (measured over a long baseline) from the span's
+ * end, closer than the steered slope, whose correction would grow with
+ * the distance.
  */
-int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
-				 uint64_t ticks)
+int64_t uclock__copy_ticks_to_ns(const struct uclock__page *p, const struct uclock__copy *c,
+				 enum slot slot, uint64_t ticks)
 {
 	struct line l = copy_line(c, slot == SLOT_RAW);
 	uint64_t rate = slot == SLOT_RAW ? c->raw_rate : c->rate;
@@ -1644,9 +1645,9 @@ int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
 	int64_t off = 0;
 	i128 v;
 
-	if (d < 0 && rate)
-		v = l.value + (i128)d * (i128)rate;
-	else if (d > span && rate)
+	if (d < 0)
+		return uclock__past_ns(p, c, slot, ticks);
+	if (d > span && rate)
 		v = line_at(&l, span) + (i128)(d - span) * (i128)rate;
 	else
 		v = line_at(&l, d);
@@ -1662,15 +1663,20 @@ int64_t uclock__copy_ticks_to_ns(const struct uclock__copy *c, enum slot slot,
 int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
 			       uint64_t ticks)
 {
-	struct uclock__copy c;
+	for (;;) {
+		struct uclock__copy c;
+		uint32_t seq = uclock__copy_load(tk->page, &c);
 
-	uclock__copy_load(tk->page, &c);
-	if (c.mode != UCLOCK_MODE_COUNTER) {
-		/* No line yet: take the kernel's value now, moved by the
-		 * counter distance at the rate measured since warm-up began. */
-		return warm_ticks_to_ns(tk, slot, ticks);
+		if (c.mode != UCLOCK_MODE_COUNTER) {
+			/* No line yet: take the kernel's value now, moved by the
+			 * counter distance at the rate measured since warm-up
+			 * began. */
+			return warm_ticks_to_ns(tk, slot, ticks);
+		}
+		int64_t ns = uclock__copy_ticks_to_ns(tk->page, &c, slot, ticks);
+		if (!uclock__seq_changed(tk->page, seq))
+			return ns;
 	}
-	return uclock__copy_ticks_to_ns(&c, slot, ticks);
 }
 
 /*
