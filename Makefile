@@ -52,7 +52,7 @@ TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c)) \
 	$(patsubst tests/helpers/lib/%.c,$(BUILD)/tests/helpers/lib%.so,$(wildcard tests/helpers/lib/*.c))
 
-.PHONY: all lib test run bench bench-shared bench-clocksource fuzz install uninstall clean
+.PHONY: all lib test run bench bench-shared bench-clocksource bench-timekeeper fuzz install uninstall clean
 all: lib $(CLI) $(DAEMON) $(PRELOAD)
 lib: $(SHARED) $(STATIC)
 
@@ -135,6 +135,13 @@ bench: $(BUILD)/bench
 # Readers on uclockd's page against in-process readers.
 bench-shared: all
 	BUILD=$(BUILD) sh bench/shared.sh
+
+# What the timekeeper costs: tails, updates, first read, a quiet daemon.
+$(BUILD)/bench-timekeeper: bench/timekeeper.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -O2 $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
+
+bench-timekeeper: all $(BUILD)/bench-timekeeper
+	BUILD=$(BUILD) sh bench/timekeeper.sh
 
 # Where the kernel does not read the TSC: system calls, another clocksource.
 bench-clocksource: all
