@@ -166,8 +166,9 @@ struct uclock__copy {
 	int64_t rate_corr_ppb;
 	uint64_t updates;
 	uint64_t discontinuities;
-	uint64_t keep;        /* shared: the writer replaces these lines no
-				 sooner than cycle_last + keep */
+	uint64_t keep;        /* shared: a process may keep a copy of these
+				 lines up to cycle_last + keep (the writer's
+				 next ones are not below them until then) */
 	uint64_t rate;        /* the kernel's own rates, unsteered (ns << 32 */
 	uint64_t raw_rate;    /* per tick): counter values before the anchor */
 };

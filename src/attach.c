@@ -3,11 +3,11 @@
  *
  * Readers always read the process's own page (uclock__page).  Attached,
  * the own page mirrors the shared one: the slow path copies the shared
- * page's current copy in, and readers use it until the writer may replace
- * its lines (the copy's keep: the writer's next update is no sooner) and
- * for at most REFRESH_NS (to follow a REALTIME step); then the slow path
- * takes the next copy, or, while there is none (a writer late), reads the
- * shared page itself.  Every copy is checked before it is mirrored: lines
+ * page's current copy in, and readers use it until the copy's keep (the
+ * writer updates sooner, with lines not below these until then) and for at
+ * most REFRESH_NS (to follow a REALTIME step); then the slow path takes
+ * the next copy, or, while there is none (a writer late), reads the shared
+ * page itself.  Every new copy is checked before it is mirrored: lines
  * that can be right, and this process's own kernel clocks on them (the
  * same time namespace).
  *
@@ -49,6 +49,7 @@ static int looking;                      /* mapped, and worth looking at */
 static char path[PATH_MAX];
 static char why[512] = "not looked for";
 static int64_t next_look_ns;
+static uint32_t mirrored_seq;            /* the shared page's seq last mirrored */
 
 const char *uclock__attach_path(void)
 {
@@ -79,9 +80,10 @@ static int64_t coarse_now(void)
 	return uclock__ts_to_ns(&ts);
 }
 
-static int usable(struct uclock_tk *tk, struct uclock__copy *s, uint64_t *now)
+static int usable(struct uclock_tk *tk, struct uclock__copy *s, uint64_t *now,
+		  uint32_t *seq)
 {
-	return uclock__shared_usable(mapped, s, now, tk->ops.counter, tk->ops.ctx);
+	return uclock__shared_usable(mapped, s, now, tk->ops.counter, tk->ops.ctx, seq);
 }
 
 /* The own page holds this copy of the shared page already. */
@@ -95,23 +97,32 @@ static int same_copy(const struct uclock__copy *a, const struct uclock__copy *b)
 	       a->hard == b->hard && a->keep == b->keep;
 }
 
-/*
- * Put a copy of the shared page (read at 'now') on the own page, for
- * readers to use until its keep and for REFRESH_NS at most; past its keep
- * already, with limit 0: readers then read the shared page itself.
- * Caller holds the update lock.
- */
-static void mirror(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t now)
+/* How far readers may use a copy of s, read at 'age': its keep, and
+ * REFRESH_NS at most; 0 if past its keep already. */
+static uint64_t mirror_limit(const struct uclock__copy *s, uint64_t age)
 {
-	struct uclock__copy own, m = *s;
-	uint64_t age = now - s->cycle_last;
 	uint64_t until = age + (uint64_t)(((u128)REFRESH_NS << 32) / s->raw_mult);
 
 	if (until > s->keep)
 		until = s->keep;
-	m.limit = until > age ? until : 0;
+	return until > age ? until : 0;
+}
+
+/*
+ * Put a copy of the shared page (read at 'now', its seq 'seq') on the own
+ * page, for readers to use until mirror_limit(); past its keep already,
+ * with limit 0: readers then read the shared page itself.  Caller holds
+ * the update lock.
+ */
+static void mirror(struct uclock_tk *tk, const struct uclock__copy *s, uint32_t seq,
+		   uint64_t now)
+{
+	struct uclock__copy own, m = *s;
+
+	m.limit = mirror_limit(s, now - s->cycle_last);
 	m.flags = 0;
 	m.knots = 0; /* the shared page's: conversions go there (clock.c) */
+	__atomic_store_n(&mirrored_seq, seq, __ATOMIC_RELAXED);
 	uclock__copy_load(tk->page, &own);
 	if (m.limit == 0 && own.limit == 0 && !(own.flags & UCLOCK__CHECK) &&
 	    same_copy(&own, s))
@@ -119,9 +130,10 @@ static void mirror(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t 
 	uclock__tk_publish(tk, &m);
 }
 
-static void attached_to(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t now)
+static void attached_to(struct uclock_tk *tk, const struct uclock__copy *s, uint32_t seq,
+			uint64_t now)
 {
-	mirror(tk, s, now);
+	mirror(tk, s, seq, now);
 	snprintf(why, sizeof(why), "attached to %.200s (uclockd pid %d)", path,
 		 mapped->writer_pid);
 	__atomic_store_n(&uclock__attached_flag, 1, __ATOMIC_RELEASE);
@@ -202,7 +214,7 @@ void uclock__attach_look(struct uclock_trust_facts *facts)
 		return;
 	struct uclock__copy s;
 	uint64_t now;
-	int fresh = uclock__shared_usable(page, &s, &now, uclock__tsc_lfence, NULL);
+	int fresh = uclock__shared_usable(page, &s, &now, uclock__tsc_lfence, NULL, NULL);
 	int ns = same_namespace(page, fresh ? &s : NULL);
 	if (ns <= 0) {
 		snprintf(why, sizeof(why), ns < 0 ? "%.200s: this process's time namespace "
@@ -249,10 +261,11 @@ void uclock__attach_init(struct uclock_tk *tk)
 
 	struct uclock__copy s;
 	uint64_t now;
-	int fresh = usable(tk, &s, &now);
+	uint32_t seq;
+	int fresh = usable(tk, &s, &now, &seq);
 	int ours = fresh && uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1;
 	if (ours && uclock__tk_take(tk)) {
-		attached_to(tk, &s, now);
+		attached_to(tk, &s, seq, now);
 		uclock__tk_give(tk);
 		return;
 	}
@@ -296,13 +309,19 @@ static int out_of_step(struct uclock_tk *tk)
  * process still reads the clocks it was made from.  1 if the process left
  * the page instead.  Caller holds the lock.
  */
-static int refresh(struct uclock_tk *tk, const struct uclock__copy *s, uint64_t now)
+static int refresh(struct uclock_tk *tk, const struct uclock__copy *s, uint32_t seq,
+		   uint64_t now)
 {
+	struct uclock__copy own;
+
 	if (out_of_step(tk))
 		return 1;
-	switch (uclock__copy_matches_kernel(s, tk->ops.counter, tk->ops.ctx)) {
+	uclock__copy_load(tk->page, &own);
+	/* The same lines again (a REFRESH_NS look): checked already. */
+	int known = !(own.flags & UCLOCK__CHECK) && same_copy(&own, s);
+	switch (known ? 1 : uclock__copy_matches_kernel(s, tk->ops.counter, tk->ops.ctx)) {
 	case 1:
-		mirror(tk, s, now);
+		mirror(tk, s, seq, now);
 		return 0;
 	case 0:
 		detached(tk, NULL, "is kept in another time namespace than this "
@@ -356,6 +375,30 @@ static int64_t floored_kernel(struct uclock_tk *tk, uint32_t own_seq,
 }
 
 /*
+ * The own copy ran out at REFRESH_NS while the shared page still holds the
+ * copy it was made from, live, before the copy's keep: let it serve on
+ * (its limit raised in place; nothing else to check).  1 if it does.
+ */
+static int serve_on(struct uclock_tk *tk, uint32_t own_seq, const struct uclock__copy *own,
+		    uint64_t delta)
+{
+	uint32_t seq = __atomic_load_n(&mapped->seq, __ATOMIC_ACQUIRE);
+	uint64_t limit = mirror_limit(own, delta);
+
+	if (limit == 0 || seq != __atomic_load_n(&mirrored_seq, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&mapped->state, __ATOMIC_ACQUIRE) != UCLOCK__LIVE ||
+	    __atomic_load_n(&mapped->tsc_sync, __ATOMIC_ACQUIRE) == UCLOCK_SYNC_NO ||
+	    !uclock__tk_take(tk))
+		return 0;
+	int ok = !uclock__seq_changed(tk->page, own_seq) &&
+		 !uclock__seq_changed(mapped, seq);
+	if (ok)
+		uclock__copy_raise_limit(tk->page, own_seq, limit);
+	uclock__tk_give(tk);
+	return ok;
+}
+
+/*
  * The slow path, attached: the own copy has run out (or was made in a
  * parent process: check it).  Take the page's current copy if there is a
  * usable one, and read it; otherwise leave the page.
@@ -364,19 +407,27 @@ int64_t uclock__shared_slot(struct uclock_tk *tk, enum slot slot)
 {
 	struct uclock__copy own, s;
 	uint64_t now;
-	uint32_t own_seq = uclock__copy_load_at(tk->page, &own, tk->ops.counter,
-						tk->ops.ctx, &now);
+	uint32_t seq, own_seq = uclock__copy_load_at(tk->page, &own, tk->ops.counter,
+						     tk->ops.ctx, &now);
 	uint64_t delta = now - own.cycle_last;
 	if (own.mode == UCLOCK_MODE_COUNTER && delta < own.limit &&
 	    !(own.flags & UCLOCK__CHECK))
 		return uclock__copy_value(&own, slot, delta); /* refreshed meanwhile */
 	if (!uclock__attached())
 		return uclock__tk_read(tk, slot);
-	if (usable(tk, &s, &now)) {
+	if (own.mode == UCLOCK_MODE_COUNTER && !(own.flags & UCLOCK__CHECK) &&
+	    serve_on(tk, own_seq, &own, delta))
+		return uclock__copy_value(&own, slot, delta);
+	if (usable(tk, &s, &now, &seq)) {
 		int left = 0;
 
+		/* Past its keep, mirrored and checked: the writer is late. */
+		if (own.mode == UCLOCK_MODE_COUNTER && own.limit == 0 &&
+		    !(own.flags & UCLOCK__CHECK) && same_copy(&own, &s))
+			return uclock__copy_value(&s, slot, now - s.cycle_last);
+
 		if (uclock__tk_take(tk)) {
-			left = uclock__attached() && refresh(tk, &s, now);
+			left = uclock__attached() && refresh(tk, &s, seq, now);
 			uclock__tk_give(tk);
 		}
 		if (left)
@@ -410,6 +461,7 @@ void uclock__reattach_maybe(struct uclock_tk *tk)
 	const struct uclock__page *target;
 	struct uclock__copy s;
 	uint64_t now;
+	uint32_t seq;
 
 	if (!looking || uclock__attached())
 		return;
@@ -419,10 +471,10 @@ void uclock__reattach_maybe(struct uclock_tk *tk)
 			return;
 		if (__atomic_load_n(&tk->target, __ATOMIC_RELAXED) == target &&
 		    __atomic_load_n(&tk->target_close, __ATOMIC_RELAXED) >= 2 &&
-		    usable(tk, &s, &now) &&
+		    usable(tk, &s, &now, &seq) &&
 		    uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1) {
 			__atomic_store_n(&tk->target, NULL, __ATOMIC_RELEASE);
-			attached_to(tk, &s, now);
+			attached_to(tk, &s, seq, now);
 		}
 		uclock__tk_give(tk);
 		return;
@@ -437,7 +489,7 @@ void uclock__reattach_maybe(struct uclock_tk *tk)
 		uclock__tk_give(tk);
 		return;
 	}
-	if (!__atomic_load_n(&tk->target, __ATOMIC_RELAXED) && usable(tk, &s, &now) &&
+	if (!__atomic_load_n(&tk->target, __ATOMIC_RELAXED) && usable(tk, &s, &now, NULL) &&
 	    uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1) {
 		__atomic_store_n(&tk->target_close, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&tk->target, mapped, __ATOMIC_RELEASE);

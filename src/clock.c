@@ -547,10 +547,10 @@ UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks)
 		struct uclock__copy c;
 		uint64_t now;
 
-		uint32_t seq = __atomic_load_n(&shared->seq, __ATOMIC_ACQUIRE);
+		uint32_t seq;
 
 		if (uclock__shared_usable(shared, &c, &now, uclock__global.ops.counter,
-					  uclock__global.ops.ctx)) {
+					  uclock__global.ops.ctx, &seq)) {
 			int64_t ns = uclock__copy_ticks_to_ns(shared, &c, slot, ticks);
 			if (!uclock__seq_changed(shared, seq))
 				return ns;

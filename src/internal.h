@@ -206,7 +206,8 @@ void uclock__tk_give(struct uclock_tk *tk);
 int uclock__timens_offsets(int64_t *monotonic, int64_t *boottime);
 int uclock__copy_plausible(const struct uclock__copy *c);
 int uclock__shared_usable(const struct uclock__page *page, struct uclock__copy *c,
-			  uint64_t *now, uint64_t (*counter)(void *), void *ctx);
+			  uint64_t *now, uint64_t (*counter)(void *), void *ctx,
+			  uint32_t *seq);
 int uclock__copy_matches_kernel(const struct uclock__copy *c,
 				uint64_t (*counter)(void *), void *ctx);
 const struct uclock__page *uclock__shared_open(const char *path, char *why,

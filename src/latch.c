@@ -90,6 +90,13 @@ void uclock__copy_stage(struct uclock__page *page,
 #undef X
 }
 
+void uclock__copy_raise_limit(struct uclock__page *page, uint32_t seq, uint64_t limit)
+{
+	struct uclock__copy *c = (struct uclock__copy *)uclock__copy_at(page, seq);
+
+	__atomic_store_n(&c->limit, limit, UCLOCK__STORE);
+}
+
 void uclock__copy_flip(struct uclock__page *page)
 {
 	uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_RELAXED);

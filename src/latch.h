@@ -17,6 +17,10 @@ void uclock__copy_load_one(const struct uclock__page *page, uint32_t seq,
 			   struct uclock__copy *out, uint64_t (*counter)(void *),
 			   void *ctx, uint64_t *now);
 int uclock__seq_changed(const struct uclock__page *page, uint32_t seq);
+/* Writer side: the current copy ('seq') serves further, its lines
+ * unchanged: its limit raised in place.  A reader sees the old limit or the
+ * new one, either right for the same lines. */
+void uclock__copy_raise_limit(struct uclock__page *page, uint32_t seq, uint64_t limit);
 /* Writer side: stage into the inactive copy, then flip.  One writer. */
 void uclock__copy_stage(struct uclock__page *page,
 			const struct uclock__copy *next);

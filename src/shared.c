@@ -117,12 +117,17 @@ int uclock__copy_plausible(const struct uclock__copy *c)
  * it now: plausible, and no older than 'hard' (a CPU slightly behind its
  * anchor reads it at the anchor).  The page's state is read after the
  * counter, so that a reader which finds it live used the copy no later
- * than any thread that finds it stopped.
+ * than any thread that finds it stopped.  'seq' (if not NULL): the page's
+ * seq for that copy.
  */
 int uclock__shared_usable(const struct uclock__page *page, struct uclock__copy *c,
-			  uint64_t *now, uint64_t (*counter)(void *), void *ctx)
+			  uint64_t *now, uint64_t (*counter)(void *), void *ctx,
+			  uint32_t *seq)
 {
-	uclock__copy_load_at(page, c, counter, ctx, now);
+	uint32_t at = uclock__copy_load_at(page, c, counter, ctx, now);
+
+	if (seq)
+		*seq = at;
 #if UCLOCK__HAVE_TSC
 	__builtin_ia32_lfence();
 #endif

@@ -501,6 +501,7 @@ struct next_line {
 	uint64_t rate;
 	i128 floor;
 	const struct line *shown; /* NULL, or a line readers saw, at 'now' */
+	uint64_t lead;           /* ticks from 'now' readers may stay on 'old' */
 	int64_t span_ns;
 	int good;                /* sample from a calm bracket: steer by it */
 };
@@ -539,11 +540,10 @@ static struct line line_next(const struct uclock_tk *tk,
 		corr = -rate / 8;
 
 	struct line next = {.value = v, .mult = (uint64_t)(rate - corr)};
-	/* Slowing down: readers still on the old line until the flip (at most
-	 * a window after 'now') must not be ahead of the new one. */
+	/* Slowing down: readers still on the old line (until the flip, or
+	 * the old copy's keep) must not be ahead of the new one. */
 	if (in->anchor == CONTINUE && next.mult < in->old->mult)
-		next.value += (i128)(in->old->mult - next.mult) *
-			      (i128)tk->window_ticks;
+		next.value += (i128)(in->old->mult - next.mult) * (i128)in->lead;
 	*err_ns = fx_to_ns(err);
 	*corr_ppb = (int64_t)(-corr * 1000000000 / rate);
 	return next;
@@ -608,11 +608,13 @@ static struct uclock__copy build_copy(const struct uclock_tk *tk, uint64_t now,
 	c.base_tai = c.base_real + tk->off.tai;
 	c.floor_mono = fx_to_ns(line_at(mono, (int64_t)c.hard));
 	c.floor_raw = fx_to_ns(line_at(raw, (int64_t)c.hard));
-	/* A writer that promises its next update no sooner than keep_ns
-	 * (uclockd: its period, or half a short span) lets readers of a
-	 * shared page keep a copy of these lines that long (see attach.c). */
-	c.keep = ns_to_ticks(tk->keep_ns < span_ns / 2 ? tk->keep_ns : span_ns / 2,
-			     mono->mult);
+	/* A writer that lets readers of a shared page keep a copy of these
+	 * lines (uclockd; see attach.c) updates half a span on, and lines it
+	 * makes before 'keep' are never below these until then (see
+	 * line_next()): a copy may serve a sixteenth of a span longer, so
+	 * that a writer a little late leaves no gap. */
+	int64_t keep_ns = span_ns / 2 + span_ns / 16;
+	c.keep = ns_to_ticks(tk->keep_ns < keep_ns ? tk->keep_ns : keep_ns, mono->mult);
 	if (c.keep > c.limit)
 		c.keep = c.limit;
 	c.rate = tk->rate;
@@ -643,18 +645,22 @@ static void floors_at(const struct uclock__copy *c, uint64_t at,
 /*
  * The highest values the current line can have handed out.  Readers use it
  * only at counter values they have read, never past 'hard', and none after
- * the flip, which follows 'now' within 'window' ticks.  A counter that went
- * back tells nothing of when the last read was: then 'hard' (bounded by
- * the kernel: see bound_floors()).  Returns 1 if the counter went back.
+ * the flip, which follows 'now' within 'window' ticks, or, in processes
+ * that keep a copy of a shared page, after the copy's keep.  A counter
+ * that went back tells nothing of when the last read was: then 'hard'
+ * (bounded by the kernel: see bound_floors()).  Returns 1 if the counter
+ * went back.
  */
 static int line_floors(const struct uclock__copy *cur, uint64_t now, uint64_t window,
 		       struct uclock__copy *next)
 {
 	int64_t age = tick_diff(now, cur->cycle_last, cur->mask);
-	int64_t cap = (int64_t)cur->hard;
+	int64_t cap = (int64_t)cur->hard, until = age + (int64_t)window;
 
-	if (age >= 0 && age + (int64_t)window < cap)
-		cap = age + (int64_t)window;
+	if (until < (int64_t)cur->keep)
+		until = (int64_t)cur->keep;
+	if (age >= 0 && until < cap)
+		cap = until;
 	floors_at(cur, (uint64_t)cap, next);
 	return age < 0;
 }
@@ -892,12 +898,14 @@ static int steer(struct uclock_tk *tk, const struct uclock__copy *cur,
 			at_mono = moved(&shown_mono, shown_at, now, mask);
 			at_raw = moved(&shown_raw, shown_at, now, mask);
 		}
+		uint64_t lead = had_line && cur->keep > age + tk->window_ticks
+					? cur->keep - age : tk->window_ticks;
 		struct next_line m = {anchor, &old_mono, (int64_t)age, sm, tk->rate,
-				      fx(cur->floor_mono), shown ? &at_mono : NULL, span,
-				      good};
+				      fx(cur->floor_mono), shown ? &at_mono : NULL, lead,
+				      span, good};
 		struct next_line r = {anchor, &old_raw, (int64_t)age, sr, tk->raw_rate,
-				      fx(cur->floor_raw), shown ? &at_raw : NULL, span,
-				      good};
+				      fx(cur->floor_raw), shown ? &at_raw : NULL, lead,
+				      span, good};
 		int64_t mono_err, raw_err, corr, raw_corr;
 		struct line mono = line_next(tk, &m, now, &mono_err, &corr);
 		struct line raw = line_next(tk, &r, now, &raw_err, &raw_corr);
@@ -1099,7 +1107,7 @@ static int target_samples(struct uclock_tk *tk, const struct uclock__page *targe
 	struct uclock__copy c;
 	uint64_t now;
 
-	if (!uclock__shared_usable(target, &c, &now, tk->ops.counter, tk->ops.ctx))
+	if (!uclock__shared_usable(target, &c, &now, tk->ops.counter, tk->ops.ctx, NULL))
 		return -1;
 	uint64_t delta = now - c.cycle_last;
 	*sm = (struct tk_sample){.tick = now, .c0 = now, .half = 0,
@@ -1269,7 +1277,8 @@ void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
  *  UCLOCK_LEAVING: a process leaves a shared page.  Its own page holds no
  *    copy of c that a reader may still use (it left because its copy ran
  *    out), and its threads' readings of c are earlier than this (see
- *    attach.c).
+ *    attach.c).  A writer giving up on its page lets other processes'
+ *    copies run out: floors at c's keep at least.
  *  UCLOCK_TAKING_OVER: a new writer on a page whose old lines readers may
  *    read until this flip, and other processes keep a copy of until c's
  *    keep: the flip must come within the margin of 'now' (else again, with
@@ -1286,7 +1295,8 @@ static void stage_floored(struct uclock_tk *tk, const struct uclock__copy *c,
 		int64_t age = tick_diff(now, c->cycle_last, c->mask);
 		uint64_t at = age > 0 ? (uint64_t)age : 0;
 
-		if (how == UCLOCK_TAKING_OVER && at < c->keep)
+		/* Other processes may read their copy of c until its keep. */
+		if ((how == UCLOCK_TAKING_OVER || tk->keep_ns) && at < c->keep)
 			at = c->keep;
 		at = at + margin < c->hard ? at + margin : c->hard;
 		floors_at(c, at, next);

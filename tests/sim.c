@@ -64,8 +64,32 @@ static void event(struct sim *s, int64_t cost)
  * counter values up to the last one read before the flip (the writer's own
  * check): the new line must not be below the old one there, or a reader
  * that comes next would see time go back.  Seen from the simulated counter,
- * which is read on both sides of every flip.
+ * which is read on both sides of every flip.  A writer whose copies other
+ * processes keep (uclockd): those use the old line up to its keep, so the
+ * new line must not be below it there either, nor the floors of a warm-up.
  */
+static void check_kept(const struct uclock__copy *old, const struct uclock__copy *cur)
+{
+	uint64_t end = old->cycle_last + old->keep;
+	uint64_t d_new = (end - cur->cycle_last) & cur->mask;
+
+	if (old->keep == 0 || d_new > cur->mask >> 1)
+		return; /* none kept, or the new line starts after the keep */
+	int64_t kept = uclock__line(old->base_mono, old->frac, old->mult, old->keep);
+	int64_t raw_kept = uclock__line(old->base_raw, old->raw_frac, old->raw_mult, old->keep);
+	int64_t after = cur->mode == UCLOCK_MODE_COUNTER
+				? uclock__line(cur->base_mono, cur->frac, cur->mult, d_new)
+				: cur->floor_mono;
+	int64_t raw_after = cur->mode == UCLOCK_MODE_COUNTER
+				    ? uclock__line(cur->base_raw, cur->raw_frac, cur->raw_mult, d_new)
+				    : cur->floor_raw;
+
+	CHECK(after >= kept, "copies kept of the old line reach %lld ns above the new one",
+	      (long long)(kept - after));
+	CHECK(raw_after >= raw_kept, "copies kept of the old raw line reach %lld ns above "
+	      "the new one", (long long)(raw_kept - raw_after));
+}
+
 static void check_flip(struct sim *s)
 {
 	uint32_t seq = __atomic_load_n(&s->page.seq, __ATOMIC_RELAXED);
@@ -75,8 +99,13 @@ static void check_flip(struct sim *s)
 	if (seq == s->seen_seq)
 		return;
 	s->seen_seq = seq;
-	if (old->mode != UCLOCK_MODE_COUNTER || cur->mode != UCLOCK_MODE_COUNTER)
+	if (old->mode != UCLOCK_MODE_COUNTER)
 		return;
+	if (cur->mode != UCLOCK_MODE_COUNTER) {
+		if (cur->floor_mono != INT64_MIN) /* INT64_MIN: a new timeline */
+			check_kept(old, cur);
+		return;
+	}
 	uint64_t t = s->last_counter;
 	uint64_t d_old = (t - old->cycle_last) & old->mask;
 	uint64_t d_new = (t - cur->cycle_last) & cur->mask;
@@ -99,6 +128,7 @@ static void check_flip(struct sim *s)
 	      (long long)(before - after));
 	CHECK(raw_after >= raw_before, "update moved MONOTONIC_RAW back by %lld ns",
 	      (long long)(raw_before - raw_after));
+	check_kept(old, cur);
 	s->flips_checked++;
 }
 
@@ -189,9 +219,24 @@ void sim_init(struct sim *s, double hz, uint64_t mask, int64_t interval_ns)
 	s->tk.interval_fixed = 1;
 }
 
+/* As uclockd: an update half a span after the last, ahead of readers. */
+static void writer_tick(struct sim *s)
+{
+	struct uclock__copy c;
+
+	if (!s->writer)
+		return;
+	uclock__copy_load(&s->page, &c);
+	uint64_t age = ((uint64_t)s->ticks - c.cycle_last) & s->mask;
+	if (c.mode != UCLOCK_MODE_COUNTER ||
+	    (double)age / s->hz * 1e9 >= (double)s->tk.span_ns / 2)
+		uclock__tk_update(&s->tk);
+}
+
 void sim_advance(struct sim *s, int64_t ns)
 {
 	pass(s, ns);
+	writer_tick(s);
 }
 
 void sim_suspend(struct sim *s, int64_t ns, int reset)
@@ -258,6 +303,7 @@ void sim_run(struct sim *s, int count, int64_t gap, int64_t tol_ns, const char *
 		for (int slot = 0; slot < SLOT_NONE; slot++)
 			sim_check(s, slot, tol_ns, what);
 		pass(s, gap);
+		writer_tick(s);
 	}
 }
 

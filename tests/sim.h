@@ -54,6 +54,10 @@ struct sim {
 	long double seen_mono, seen_raw;
 	int64_t seen_real_off, seen_boot_off, seen_tai_off;
 
+	/* updates: by readers, or also by a writer half a span on (as
+	 * uclockd, whose copies processes keep) */
+	int writer;
+
 	struct uclock__page page __attribute__((aligned(64)));
 	struct uclock_tk tk;
 

@@ -391,8 +391,8 @@ static int start_keeping(struct daemon *d)
  * The next update: half the timekeeper's span away, so that readers never
  * find the page stale.  The span is the period's at first, a short one
  * after an anchor, and grows while the rate holds (tens of milliseconds:
- * a quiet daemon).  Never sooner than the copy's keep, half the span too
- * (readers keep their own copy of the lines until then).
+ * a quiet daemon).  Processes keep their own copy of the lines a little
+ * longer (the copy's keep), so that a late tick leaves no gap.
  */
 static void arm_tick(struct daemon *d)
 {
