@@ -98,6 +98,11 @@ static int tail(void)
 		       (double)p999 / (double)v999, (double)p9999 / (double)v9999);
 	}
 	uint64_t n = after.updates - before.updates;
+	if (after.mode == UCLOCK_MODE_SHARED) {
+		printf("uclockd's updates meanwhile: %llu in %.1f s (none by this process)\n",
+		       (unsigned long long)n, seconds);
+		return 0;
+	}
 	printf("updates meanwhile: %llu in %.1f s (interval now %.1f ms), %.2f us each\n",
 	       (unsigned long long)n, seconds, (double)after.interval_ns / 1e6,
 	       n ? (double)(after.update_time_ns - before.update_time_ns) / 1e3 / (double)n : 0);
