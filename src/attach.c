@@ -50,6 +50,12 @@ static char path[PATH_MAX];
 static char why[512] = "not looked for";
 static int64_t next_look_ns;
 static uint32_t mirrored_seq;            /* the shared page's seq last mirrored */
+/* Attached: 'why' says so once asked (the first read does no formatting).
+ * Each attach is a generation; the text is of the one it names. */
+static struct {
+	unsigned gen, text_gen;
+	int pid;
+} attach_text;
 
 const char *uclock__attach_path(void)
 {
@@ -58,6 +64,16 @@ const char *uclock__attach_path(void)
 
 const char *uclock__attach_reason(void)
 {
+	if (!uclock__attached())
+		return why;
+	if (!uclock__tk_take(&uclock__global))
+		return "attached to uclockd's page";
+	if (uclock__attached() && attach_text.text_gen != attach_text.gen) {
+		snprintf(why, sizeof(why), "attached to %.200s (uclockd pid %d)", path,
+			 attach_text.pid);
+		attach_text.text_gen = attach_text.gen;
+	}
+	uclock__tk_give(&uclock__global);
 	return why;
 }
 
@@ -134,8 +150,8 @@ static void attached_to(struct uclock_tk *tk, const struct uclock__copy *s, uint
 			uint64_t now)
 {
 	mirror(tk, s, seq, now);
-	snprintf(why, sizeof(why), "attached to %.200s (uclockd pid %d)", path,
-		 mapped->writer_pid);
+	attach_text.pid = mapped->writer_pid;
+	attach_text.gen++;
 	__atomic_store_n(&uclock__attached_flag, 1, __ATOMIC_RELEASE);
 }
 

@@ -38,6 +38,12 @@ static int use_rdtscp;
 static uint32_t own_source;       /* what the page says, for a restore */
 static const char *reason = "not initialised";
 static char reason_text[192];
+/* uclockd vouched for the TSC: its words, put into text when asked (the
+ * first read does no formatting; see page_reason()). */
+static struct {
+	int pid, cpus, in_step;
+	int text;                     /* 0 none, 1 being written, 2 written */
+} vouched;
 
 static int kernel_clock(void *ctx, clockid_t clock, struct timespec *ts)
 {
@@ -111,15 +117,10 @@ static int trusted(void)
 		uclock__attach_look(&facts);
 		looked = 1;
 		if (facts.page_pid) {
-			if (facts.sync == UCLOCK_SYNC_YES)
-				snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
-					 "its page from the TSC, found in step on all %d CPUs",
-					 facts.page_pid, facts.sync_cpus);
-			else
-				snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
-					 "its page from the TSC, having checked this machine",
-					 facts.page_pid);
-			reason = reason_text;
+			vouched.pid = facts.page_pid;
+			vouched.cpus = facts.sync_cpus;
+			vouched.in_step = facts.sync == UCLOCK_SYNC_YES;
+			reason = NULL;
 			use_rdtscp = facts.page_rdtscp;
 			return 1;
 		}
@@ -223,11 +224,38 @@ int uclock__global_ready(void)
 	return __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE && !wiped();
 }
 
+/* The reason when uclockd vouched for the TSC: written by the first to
+ * ask; others meanwhile get it in fewer words. */
+static const char *page_reason(void)
+{
+	int none = 0;
+
+	if (__atomic_compare_exchange_n(&vouched.text, &none, 1, 0, __ATOMIC_ACQUIRE,
+					__ATOMIC_RELAXED)) {
+		if (vouched.in_step)
+			snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
+				 "its page from the TSC, found in step on all %d CPUs",
+				 vouched.pid, vouched.cpus);
+		else
+			snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
+				 "its page from the TSC, having checked this machine",
+				 vouched.pid);
+		__atomic_store_n(&vouched.text, 2, __ATOMIC_RELEASE);
+	}
+	return __atomic_load_n(&vouched.text, __ATOMIC_ACQUIRE) == 2
+		       ? reason_text
+		       : "uclockd keeps its page from the TSC";
+}
+
 const char *uclock__global_reason(void)
 {
 	const char *gave_up = uclock__tk_gave_up(&uclock__global);
 
-	return gave_up ? gave_up : reason;
+	if (gave_up)
+		return gave_up;
+	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE && !reason)
+		return page_reason();
+	return reason ? reason : "not initialised";
 }
 
 const char *uclock__global_counter_read(void)
