@@ -1,10 +1,11 @@
 /*
  * uclockd: one shared, read-only time page for every process, as the
  * kernel's vvar page.  It keeps the conversion parameters in a file that
- * libuclock maps in each process, updates them on a fixed interval, at once
- * when the kernel's REALTIME is set, and after a suspend; on a clean stop
- * it marks the page stopped.  It runs in the foreground and logs to stderr,
- * for a service manager.
+ * libuclock maps in each process, updates them every --interval at first
+ * and after any change, every 100 ms while the rate holds, at once when the
+ * kernel's REALTIME is set, and after a suspend; on a clean stop it marks
+ * the page stopped.  It runs in the foreground, logs to stderr and tells a
+ * service manager (systemd's NOTIFY_SOCKET) when the page is ready.
  *
  * One daemon a page: it holds a lock on PATH.lock for its life.  It keeps
  * the same file across restarts (processes map it once, at their first
@@ -18,13 +19,16 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +54,7 @@ struct daemon {
 	int64_t last_sync_ns;       /* MONOTONIC at the last check across CPUs */
 	int last_sync;              /* its verdict, -1 before the first */
 	uint64_t last_disc, last_steps;
+	int ready;                  /* told the service manager */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -62,6 +67,35 @@ static void say(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/*
+ * Tell the service manager (systemd's notify protocol: a datagram to the
+ * socket NOTIFY_SOCKET names; '@' for the abstract namespace).  Without
+ * one, nothing.  A failure is logged, never fatal: the page is kept
+ * whoever listens.
+ */
+static void notify(const char *state)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	size_t len = name ? strlen(name) : 0;
+
+	if (len == 0)
+		return;
+	if ((name[0] != '/' && name[0] != '@') || len >= sizeof(addr.sun_path)) {
+		say("NOTIFY_SOCKET is not a socket path: not notifying");
+		return;
+	}
+	memcpy(addr.sun_path, name, len);
+	if (name[0] == '@')
+		addr.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		say("cannot notify %s: %s", name, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 static void usage(FILE *out)
@@ -494,6 +528,14 @@ static void update(struct daemon *d, int offsets_only)
 		d->last_steps = d->tk.realtime_steps;
 		say("REALTIME was stepped: followed");
 	}
+	/* Ready once calibrated (or given up to the kernel): processes
+	 * started after this read the page from their first call. */
+	struct uclock__copy c;
+	uclock__copy_load(d->page, &c);
+	if (!d->ready && c.mode != UCLOCK_MODE_WARMUP) {
+		d->ready = 1;
+		notify("READY=1");
+	}
 }
 
 /*
@@ -506,6 +548,7 @@ static void stop_keeping(struct daemon *d)
 {
 	struct uclock__copy c;
 
+	notify("STOPPING=1");
 	uclock__copy_load(d->page, &c);
 	if (c.mode == UCLOCK_MODE_COUNTER)
 		wait_keep(d, &c);
