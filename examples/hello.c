@@ -55,11 +55,15 @@ int main(void)
 		ok = 0;
 	}
 
-	/* .size tells the library which version of the structure we have. */
+	/* .size tells the library which version of the structure we have.
+	 * Right after a process's first reads the mode is usually "warmup"
+	 * (the counter's rate is being measured: the kernel answers); a
+	 * process reading steadily is on "counter" within milliseconds, or
+	 * "shared" from the first read where uclockd runs. */
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
 	if (uclock_stat(&st) == 0) {
-		printf("uclock_stat(): mode %s, source %s (%s)\n",
+		printf("uclock_stat() after the first reads: mode %s, source %s (%s)\n",
 		       st.mode_name ? st.mode_name : "?",
 		       st.source_name ? st.source_name : "?",
 		       st.reason ? st.reason : "no reason given");

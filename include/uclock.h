@@ -24,8 +24,12 @@ extern "C" {
 #define UCLOCK_API
 #endif
 
+/* The one version of the project: the library, the tools, the packages
+ * (the Makefile reads it from here). */
 #define UCLOCK_VERSION_MAJOR 0
 #define UCLOCK_VERSION_MINOR 1
+#define UCLOCK_VERSION_PATCH 0
+#define UCLOCK_VERSION_STRING "0.1.0"
 
 /* ---- POSIX-compatible calls: same results and errno as the kernel. ---- */
 

@@ -24,8 +24,8 @@ expect 0 "uclock --help" "$U" --help
 grep -q "verify" "$tmp/out" || bad "--help lists the commands"
 expect 2 "unknown command" "$U" frobnicate
 grep -q "unknown command" "$tmp/err" || bad "unknown command: one-line error"
-grep -q "Try 'uclock --help'" "$tmp/err" || bad "unknown command: usage hint"
-[ "$(wc -l < "$tmp/err")" -le 2 ] || bad "usage error is short"
+grep -q "(see 'uclock --help')" "$tmp/err" || bad "unknown command: usage hint"
+[ "$(wc -l < "$tmp/err")" = 1 ] || bad "usage error in one line"
 expect 2 "unknown option to the report" "$U" --frob
 for cmd in info vdso bench check verify watch; do
 	expect 0 "uclock $cmd --help" "$U" $cmd --help

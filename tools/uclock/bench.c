@@ -25,7 +25,6 @@
 #define PROBE_CALLS 100          /* the batch timed to size the real ones */
 #define BATCH_NS 100000          /* one batch: about 100 us of calls */
 #define BATCH_MAX 10000000L
-#define WARM_UP_NS 100000000     /* uclock's calibration, before measuring */
 #define STEP_MIN_NS 100000000    /* each threads step runs at least this */
 #define THREADS_MAX 256
 
@@ -80,7 +79,8 @@ static void usage(FILE *out)
 		"  --threads N   then throughput of the key methods on 1, 2, 4, ...\n"
 		"                up to N pinned threads (1..%d)\n"
 		"  --json        one JSON object instead of the table\n"
-		"  -h, --help    this text\n",
+		"  -h, --help    this help\n\n"
+		"Exit status: 0 measured, 2 bad usage.\n",
 		THREADS_MAX);
 }
 
@@ -116,15 +116,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'h':
 			o->help = 1;
 			return 0;
-		case ':':
-			return usage_error("bench", "option '%s' needs a value",
-					   argv[optind - 1]);
 		default:
-			if (optopt)
-				return usage_error("bench", "unknown option '-%c'",
-						   optopt);
-			return usage_error("bench", "unknown option '%s'",
-					   argv[optind - 1]);
+			return option_error("bench", c, argv);
 		}
 	}
 	if (optind < argc)
@@ -133,14 +126,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 }
 
 /* uclock calibrates its counter on first use: past that before measuring. */
-static void warm_up(void)
-{
-	int64_t start = clock_ns(CLOCK_MONOTONIC);
-
-	while (clock_ns(CLOCK_MONOTONIC) - start < WARM_UP_NS)
-		uclock_mono_ns();
-}
-
 static int64_t time_calls(const struct method *m, long calls)
 {
 	int64_t start = clock_ns(CLOCK_MONOTONIC);

@@ -597,9 +597,9 @@ static int help(void)
 	       "in a child traced with ptrace, as strace does, and counts the\n"
 	       "system calls it really makes per call, with the CPU time it used.\n"
 	       "A method making fewer than %.2f per call runs in user space.\n\n"
-	       "  --json     one JSON object instead of the table\n"
-	       "  --calls N  calls per method\n"
-	       "  -h, --help this help\n\n"
+	       "  --calls N   calls per method\n"
+	       "  --json      one JSON object instead of the table\n"
+	       "  -h, --help  this help\n\n"
 	       "Exit status: 0 measured, 1 no child could be traced or a method\n"
 	       "failed, 2 bad usage.\n",
 	       DEFAULT_CALLS, MIN_CALLS, MAX_CALLS, USER_SPACE_LIMIT);
@@ -631,10 +631,8 @@ static int parse_options(int argc, char **argv, int *json, long *calls)
 			break;
 		case 'h':
 			return help();
-		case ':':
-			return usage_error("check", "%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("check", "unknown option '%s'", argv[optind - 1]);
+			return option_error("check", c, argv);
 		}
 	}
 	if (optind < argc)

@@ -26,10 +26,17 @@ const char *preload_path(void);
 /* Bad usage: "uclock CMD: message" and a hint, on stderr; returns 2. */
 int usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* getopt_long's '?' or ':' (opterr 0, optstring starting with ':'), in
+ * usage_error's form, naming the option as given; returns 2. */
+int option_error(const char *cmd, int c, char **argv);
 /* Strict number parsing: the whole string, in range; 0 or -1. */
 int parse_seconds(const char *s, double min, double max, double *out);
 int parse_long(const char *s, long min, long max, long *out);
 
+/* Past uclock's warm-up, as a program reading the clock steadily is: 50 ms
+ * of reads at least, until calibrated, 250 ms at most.  What the commands
+ * report is that steady state, not a first read's. */
+void warm_up(void);
 int64_t clock_ns(clockid_t clock);          /* libc clock_gettime */
 int64_t timespec_ns(const struct timespec *ts);
 int compare_i64(const void *a, const void *b);

@@ -28,8 +28,9 @@ static void gather(struct info *in)
 	const void *image;
 
 	platform_read(&in->p);
-	/* One read makes the library choose its source; stat reports it. */
+	/* The library's steady state (its source chosen, calibrated). */
 	uclock_gettime(CLOCK_MONOTONIC, &ts);
+	warm_up();
 	in->st.size = sizeof(in->st);
 	uclock_stat(&in->st);
 	image = uclock__vdso_image(&in->vdso_size);
@@ -334,14 +335,6 @@ static int json(const struct info *in)
 	return 0;
 }
 
-/* Unknown short options are in optopt; unknown long ones only in argv. */
-static int bad_option(char **argv)
-{
-	if (optopt > 0 && optopt < OPT_JSON)
-		return usage_error("info", "unknown option '-%c'", optopt);
-	return usage_error("info", "unknown option '%s'", argv[optind - 1]);
-}
-
 static int usage(void)
 {
 	printf("usage: uclock info [--json]\n\n"
@@ -349,7 +342,8 @@ static int usage(void)
 	       "vsyscall mode, the vDSO's symbols, CPU and TSC features, NTP state,\n"
 	       "time namespace offsets, and the source libuclock chose.\n\n"
 	       "  --json      one JSON object\n"
-	       "  -h, --help  this help\n");
+	       "  -h, --help  this help\n\n"
+	       "Exit status: 0, or 2 bad usage.\n");
 	return 0;
 }
 
@@ -364,11 +358,11 @@ int cmd_info(int argc, char **argv)
 	int as_json = 0, c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON: as_json = 1; break;
 		case 'h': return usage();
-		default: return bad_option(argv);
+		default: return option_error("info", c, argv);
 		}
 	}
 	if (optind < argc)

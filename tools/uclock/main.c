@@ -1,6 +1,9 @@
 /* uclock: how this machine's clock calls really run, and uclock checked
  * against the kernel.  main() only dispatches. */
+#include <stdio.h>
 #include <string.h>
+
+#include <uclock.h>
 
 #include "cli.h"
 
@@ -20,7 +23,8 @@ static const struct command {
 
 static int help(FILE *out, int status)
 {
-	fprintf(out, "usage: uclock [COMMAND] [OPTIONS]\n\n"
+	fprintf(out, "usage: uclock [COMMAND] [OPTIONS]\n"
+		     "       uclock --version\n\n"
 		     "With no command: a report of how clock calls run here.\n\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
@@ -34,6 +38,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 			return help(stdout, 0);
+		if (argc == 2 && !strcmp(argv[1], "--version")) {
+			printf("uclock %s\n", UCLOCK_VERSION_STRING);
+			return 0;
+		}
 		return cmd_report(argc, argv);
 	}
 	if (!strcmp(argv[1], "help"))

@@ -207,7 +207,7 @@ static void offsets(void)
 
 static void status(const struct uclock_stat *st)
 {
-	printf("\nuclock %d.%d\n", UCLOCK_VERSION_MAJOR, UCLOCK_VERSION_MINOR);
+	printf("\nuclock %s\n", UCLOCK_VERSION_STRING);
 	printf("  source        %s (%s)\n", st->source_name, st->reason);
 	printf("  mode          %s; kernel reached through %s\n", st->mode_name,
 	       st->kernel_path);
@@ -222,19 +222,6 @@ static void status(const struct uclock_stat *st)
 }
 
 /* Reading the clock as a program would, past warm-up (50 ms at least). */
-static void warm_up(void)
-{
-	int64_t start = clock_ns(CLOCK_MONOTONIC), now;
-	struct uclock_stat st = {.size = sizeof(st)};
-
-	do {
-		uclock_mono_ns();
-		uclock_stat(&st);
-		now = clock_ns(CLOCK_MONOTONIC);
-	} while ((st.mode == UCLOCK_MODE_WARMUP || now - start < 50000000) &&
-		 now - start < 250000000);
-}
-
 int cmd_report(int argc, char **argv)
 {
 	struct cost costs[] = {

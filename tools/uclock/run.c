@@ -180,11 +180,14 @@ fail:
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: uclock run [--stats] [--] PROGRAM [ARGS...]\n"
-		     "  Runs PROGRAM with libuclock-preload.so preloaded: its "
-		     "clock_gettime,\n  gettimeofday and time are served by uclock.  "
-		     "--stats prints on exit\n  how many calls were served in "
-		     "user space.\n");
+	fprintf(out, "usage: uclock run [--stats] [--] PROGRAM [ARGS...]\n\n"
+		     "Runs PROGRAM with libuclock-preload.so preloaded: its\n"
+		     "clock_gettime, gettimeofday and time are served by uclock.\n"
+		     "Options end at PROGRAM: what follows is its own.\n\n"
+		     "  --stats     on exit, how its calls were answered, on stderr\n"
+		     "  -h, --help  this help\n\n"
+		     "Exit status: PROGRAM's; 127 not found, 126 not runnable,\n"
+		     "1 no preload library, 2 bad usage.\n");
 }
 
 /* The parent waits, as system() does: ^C is for the program. */
@@ -215,7 +218,8 @@ int cmd_run(int argc, char **argv)
 	struct uclock_run_stats *stats = NULL;
 
 	/* Options end at the program: its own options are its own. */
-	while ((c = getopt_long(argc, argv, "+sh", options, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			stats_wanted = 1;
@@ -224,7 +228,7 @@ int cmd_run(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("run", "unknown option");
+			return option_error("run", c, argv);
 		}
 	}
 	if (optind >= argc)

@@ -1,8 +1,11 @@
 /* Small helpers shared by the commands. */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+
+#include <uclock.h>
 
 #include "cli.h"
 
@@ -14,9 +17,20 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'uclock --help'%s%s%s.\n", cmd ? " or 'uclock " : "",
-		cmd ? cmd : "", cmd ? " --help'" : "");
+	fprintf(stderr, " (see 'uclock%s%s --help')\n", cmd ? " " : "", cmd ? cmd : "");
 	return 2;
+}
+
+int option_error(const char *cmd, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return usage_error(cmd, "option '%s' needs a value", arg);
+	/* Unknown short options are in optopt; long ones only in argv. */
+	if (optopt > 0 && optopt < 128 && arg[0] == '-' && arg[1] != '-')
+		return usage_error(cmd, "unknown option '-%c'", optopt);
+	return usage_error(cmd, "unknown option '%s'", arg);
 }
 
 int parse_seconds(const char *s, double min, double max, double *out)
@@ -71,4 +85,17 @@ int compare_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+void warm_up(void)
+{
+	int64_t start = clock_ns(CLOCK_MONOTONIC), now;
+	struct uclock_stat st = {.size = sizeof(st)};
+
+	do {
+		uclock_mono_ns();
+		uclock_stat(&st);
+		now = clock_ns(CLOCK_MONOTONIC);
+	} while ((st.mode == UCLOCK_MODE_WARMUP || now - start < 50000000) &&
+		 now - start < 250000000);
 }

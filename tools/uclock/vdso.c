@@ -156,15 +156,10 @@ static int usage(void)
 	       "  --dump FILE  write the mapped image to FILE (for objdump, readelf)\n"
 	       "               instead of the listing; with --json, both\n"
 	       "  --json       the listing as one JSON object\n"
-	       "  -h, --help   this help\n");
+	       "  -h, --help   this help\n\n"
+	       "Exit status: 0 listed or written, 1 no vDSO or not readable,\n"
+	       "2 bad usage.\n");
 	return 0;
-}
-
-static int bad_option(char **argv)
-{
-	if (optopt > 0 && optopt < OPT_JSON)
-		return usage_error("vdso", "unknown option '-%c'", optopt);
-	return usage_error("vdso", "unknown option '%s'", argv[optind - 1]);
 }
 
 static int run(const char *dump_path, int as_json)
@@ -204,14 +199,12 @@ int cmd_vdso(int argc, char **argv)
 	int as_json = 0, c;
 
 	opterr = 0;
-	/* The leading ':' tells a missing argument from an unknown option. */
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_DUMP: dump_path = optarg; break;
 		case OPT_JSON: as_json = 1; break;
 		case 'h': return usage();
-		case ':': return usage_error("vdso", "option '--dump' needs a FILE");
-		default: return bad_option(argv);
+		default: return option_error("vdso", c, argv);
 		}
 	}
 	if (optind < argc)

@@ -64,10 +64,15 @@ static double ntp_frequency_ppm(void)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: uclock watch [--interval S] [--count N] [--csv]\n"
-		     "  Every interval (default 1 s), the offset of each uclock "
-		     "clock to the\n  kernel's, uclock's rate correction and the "
-		     "kernel's NTP frequency.\n  Runs until interrupted, or N lines.\n");
+	fprintf(out, "usage: uclock watch [--interval S] [--count N] [--csv]\n\n"
+		     "Every interval, the offset of each of uclock's clocks to the\n"
+		     "kernel's, uclock's rate correction and the kernel's NTP\n"
+		     "frequency, one line each time, until interrupted.\n\n"
+		     "  --interval S  seconds between lines (0.01..86400, default 1)\n"
+		     "  --count N     stop after N lines\n"
+		     "  --csv         comma-separated values, with a header line\n"
+		     "  -h, --help    this help\n\n"
+		     "Exit status: 0 done or interrupted, 2 bad usage.\n");
 }
 
 static void line(int csv, double t)
@@ -107,7 +112,8 @@ int cmd_watch(int argc, char **argv)
 	long count = -1;
 	int csv = 0, c;
 
-	while ((c = getopt_long(argc, argv, "i:n:ch", options, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (parse_seconds(optarg, 0.01, 86400, &interval))
@@ -125,7 +131,7 @@ int cmd_watch(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return usage_error("watch", "unknown option");
+			return option_error("watch", c, argv);
 		}
 	}
 	if (optind < argc)
@@ -133,6 +139,7 @@ int cmd_watch(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	warm_up();
 	if (csv) {
 		printf("time_s");
 		for (size_t i = 0; i < CLOCKS; i++)

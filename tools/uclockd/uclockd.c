@@ -101,10 +101,27 @@ static void notify(const char *state)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: uclockd [--path FILE] [--interval S]\n"
-		     "  Keeps uclock's shared time page in FILE (default %s),\n"
-		     "  updated every S seconds (default 0.001).  Runs in the "
-		     "foreground;\n  logs to stderr; SIGTERM or SIGINT stops it and "
-		     "marks the page stopped.\n", DEFAULT_PATH);
+		     "       uclockd --version\n\n"
+		     "Keeps uclock's shared time page in FILE, for every process using\n"
+		     "libuclock: updated every S seconds at first and after any change,\n"
+		     "every 100 ms while the rate holds.  Runs in the foreground, logs\n"
+		     "to stderr, tells systemd when the page is ready; SIGTERM or SIGINT\n"
+		     "stops it and marks the page stopped.\n\n"
+		     "  --path FILE   the page (default %s)\n"
+		     "  --interval S  seconds, 0.0001..1 (default 0.001)\n"
+		     "  -h, --help    this help\n"
+		     "  --version     the version\n\n"
+		     "Exit status: 0 stopped by a signal, 1 cannot keep the page,\n"
+		     "2 bad usage.\n", DEFAULT_PATH);
+}
+
+/* Bad usage, in one line naming what was wrong; returns 2. */
+static int usage_error(const char *fmt, const char *what)
+{
+	fputs("uclockd: ", stderr);
+	fprintf(stderr, fmt, what);
+	fputs(" (see 'uclockd --help')\n", stderr);
+	return 2;
 }
 
 static int parse(struct daemon *d, int argc, char **argv)
@@ -113,13 +130,15 @@ static int parse(struct daemon *d, int argc, char **argv)
 		{"path", required_argument, NULL, 'p'},
 		{"interval", required_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
 	int c;
 
 	d->path = DEFAULT_PATH;
 	d->period_ns = 1000000;
-	while ((c = getopt_long(argc, argv, "p:i:h", options, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		char *end;
 		double s;
 
@@ -130,26 +149,25 @@ static int parse(struct daemon *d, int argc, char **argv)
 		case 'i':
 			errno = 0;
 			s = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !(s >= 0.0001 && s <= 1)) {
-				fprintf(stderr, "uclockd: bad interval '%s' (seconds, "
-						"0.0001 to 1)\nTry 'uclockd --help'.\n", optarg);
-				return 2;
-			}
+			if (errno || *end || end == optarg || !(s >= 0.0001 && s <= 1))
+				return usage_error("bad interval '%s' (seconds, 0.0001 to 1)",
+						   optarg);
 			d->period_ns = (int64_t)(s * 1e9);
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("uclockd (uclock) %s\n", UCLOCK_VERSION_STRING);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			fprintf(stderr, "Try 'uclockd --help'.\n");
-			return 2;
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "uclockd: unexpected argument '%s'\nTry 'uclockd "
-				"--help'.\n", argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (strlen(d->path) > 200) {
 		fprintf(stderr, "uclockd: path too long\n");
 		return 2;
