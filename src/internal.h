@@ -167,40 +167,44 @@ struct uclock_tk {
 	int64_t rate_corr_ppb;
 };
 
-/* timekeeper.c */
+/* The timekeeper (its files: see timekeeper_internal.h). */
+/* timekeeper.c: the update, its lock, publishing. */
 void uclock__tk_init(struct uclock_tk *tk, struct uclock__page *page,
 		     const struct uclock_tk_ops *ops, int64_t interval_ns);
 void uclock__tk_set_kernel_mode(struct uclock_tk *tk);
 int uclock__tk_update(struct uclock_tk *tk);
-int64_t uclock__tk_interval(const struct uclock_tk *tk);
 int uclock__tk_try_update(struct uclock_tk *tk);
-int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot);
-int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
-			       uint64_t ticks);
+int uclock__tk_update_offsets(struct uclock_tk *tk);
+void uclock__tk_publish(struct uclock_tk *tk, const struct uclock__copy *next);
+int uclock__tk_take(struct uclock_tk *tk);
+void uclock__tk_give(struct uclock_tk *tk);
 void uclock__tk_after_fork(struct uclock_tk *tk);
-int64_t uclock__copy_ticks_to_ns(const struct uclock__page *p, const struct uclock__copy *c,
-				 enum slot slot, uint64_t ticks);
-
-/* past.c: counter values from before the current lines. */
-uint32_t uclock__knot_add(struct uclock__page *page, const struct uclock__copy *cur,
-			  const struct uclock__copy *next);
-int64_t uclock__past_ns(const struct uclock__page *p, const struct uclock__copy *c,
-			enum slot slot, uint64_t ticks);
-/* A served clock's time at 'delta' ticks from a copy's anchor. */
-int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
-			   uint64_t delta);
+/* steering.c */
+int64_t uclock__tk_interval(const struct uclock_tk *tk);
+/* warmup.c: hand-overs. */
 enum uclock_floored { UCLOCK_LEAVING, UCLOCK_TAKING_OVER, UCLOCK_ENDING };
 void uclock__tk_adopt(struct uclock_tk *tk, const struct uclock__copy *from,
 		      enum uclock_floored how);
 void uclock__tk_end(struct uclock_tk *tk);
 void uclock__tk_give_up(struct uclock_tk *tk, const char *why);
 const char *uclock__tk_gave_up(const struct uclock_tk *tk);
-void uclock__tk_publish(struct uclock_tk *tk, const struct uclock__copy *next);
+/* slow_read.c: the readers' slow path. */
+int64_t uclock__tk_read(struct uclock_tk *tk, enum slot slot);
+int64_t uclock__tk_ticks_to_ns(struct uclock_tk *tk, enum slot slot,
+			       uint64_t ticks);
+int64_t uclock__copy_ticks_to_ns(const struct uclock__page *p, const struct uclock__copy *c,
+				 enum slot slot, uint64_t ticks);
+/* A served clock's time at 'delta' ticks from a copy's anchor. */
+int64_t uclock__copy_value(const struct uclock__copy *c, enum slot slot,
+			   uint64_t delta);
 int64_t uclock__copy_floor(const struct uclock__copy *c, enum slot slot);
 int64_t uclock__floored(int64_t k, int64_t floor, enum slot slot);
-int uclock__tk_update_offsets(struct uclock_tk *tk);
-int uclock__tk_take(struct uclock_tk *tk);
-void uclock__tk_give(struct uclock_tk *tk);
+
+/* past.c: counter values from before the current lines. */
+uint32_t uclock__knot_add(struct uclock__page *page, const struct uclock__copy *cur,
+			  const struct uclock__copy *next);
+int64_t uclock__past_ns(const struct uclock__page *p, const struct uclock__copy *c,
+			enum slot slot, uint64_t ticks);
 
 /* shared.c: the shared page, as a reader sees it. */
 int uclock__timens_offsets(int64_t *monotonic, int64_t *boottime);
