@@ -21,7 +21,7 @@
 #define UCLOCK_RUN_STRIPES 64
 /* "uclkrun\0", little-endian, and the layout's version. */
 #define UCLOCK_RUN_STATS_MAGIC 0x006e75726b6c6375ull
-#define UCLOCK_RUN_STATS_VERSION 1u
+#define UCLOCK_RUN_STATS_VERSION 2u
 /* Where `uclock run` puts the descriptor: above those programs use. */
 #define UCLOCK_RUN_STATS_MIN_FD 100
 
@@ -32,10 +32,19 @@ struct uclock_run_stats {
 	uint32_t size;		/* sizeof(struct uclock_run_stats) */
 	char header_pad[48];
 	struct {
-		uint64_t user_space;
-		uint64_t kernel;
-		char pad[48];
+		uint64_t counter;    /* from uclock's lines (own, or uclockd's) */
+		uint64_t vdso;       /* by the kernel's vDSO, in user space */
+		uint64_t syscall;    /* by a system call */
+		uint64_t calibrating; /* of the last two: uclock still warming up */
+		char pad[32];
 	} stripe[UCLOCK_RUN_STRIPES];
+};
+
+/* Where a call was answered. */
+enum uclock_run_answer { UCLOCK_RUN_COUNTER, UCLOCK_RUN_VDSO, UCLOCK_RUN_SYSCALL };
+
+struct uclock_run_totals {
+	uint64_t counter, vdso, syscall, calibrating;
 };
 
 _Static_assert(offsetof(struct uclock_run_stats, stripe) == 64,
@@ -46,22 +55,28 @@ _Static_assert(sizeof(struct uclock_run_stats) == 64 + 64 * UCLOCK_RUN_STRIPES,
 /* The stripe of the calling thread: the address of one of its own
  * thread-local variables, hashed. */
 static inline void uclock__run_count(struct uclock_run_stats *s, const void *tls,
-				     int user_space)
+				     enum uclock_run_answer answer, int calibrating)
 {
 	uint32_t h = (uint32_t)((uintptr_t)tls >> 6) * 0x9e3779b1u;
 	unsigned i = h >> (32 - 6);
+	uint64_t *n = answer == UCLOCK_RUN_COUNTER ? &s->stripe[i].counter
+		      : answer == UCLOCK_RUN_VDSO  ? &s->stripe[i].vdso
+						   : &s->stripe[i].syscall;
 
-	__atomic_fetch_add(user_space ? &s->stripe[i].user_space : &s->stripe[i].kernel,
-			   1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(n, 1, __ATOMIC_RELAXED);
+	if (calibrating)
+		__atomic_fetch_add(&s->stripe[i].calibrating, 1, __ATOMIC_RELAXED);
 }
 
 static inline void uclock__run_totals(const struct uclock_run_stats *s,
-				      uint64_t *user_space, uint64_t *kernel)
+				      struct uclock_run_totals *t)
 {
-	*user_space = *kernel = 0;
+	*t = (struct uclock_run_totals){0, 0, 0, 0};
 	for (int i = 0; i < UCLOCK_RUN_STRIPES; i++) {
-		*user_space += __atomic_load_n(&s->stripe[i].user_space, __ATOMIC_RELAXED);
-		*kernel += __atomic_load_n(&s->stripe[i].kernel, __ATOMIC_RELAXED);
+		t->counter += __atomic_load_n(&s->stripe[i].counter, __ATOMIC_RELAXED);
+		t->vdso += __atomic_load_n(&s->stripe[i].vdso, __ATOMIC_RELAXED);
+		t->syscall += __atomic_load_n(&s->stripe[i].syscall, __ATOMIC_RELAXED);
+		t->calibrating += __atomic_load_n(&s->stripe[i].calibrating, __ATOMIC_RELAXED);
 	}
 }
 

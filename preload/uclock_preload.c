@@ -87,13 +87,29 @@ __attribute__((constructor)) static void resolve(void)
 	__atomic_store_n(&stats, run_stats(), __ATOMIC_RELAXED);
 }
 
-/* Where this call was answered: uclock's own page (or the vDSO's tick, for
- * the coarse clocks), or the kernel. */
-static void count(int user_space)
-{
-	static __thread char stripe_anchor;
+static __thread char stripe_anchor;
 
-	uclock__run_count(stats, &stripe_anchor, user_space);
+/* The kernel answered: in user space if uclock reaches its vDSO.  Clock ids
+ * the vDSO does not serve (CPU time, others) are system calls even there. */
+static void count_kernel(int vdso_serves, int calibrating)
+{
+	uclock__run_count(stats, &stripe_anchor,
+			  vdso_serves && uclock__kernel_has_vdso() ? UCLOCK_RUN_VDSO
+								  : UCLOCK_RUN_SYSCALL,
+			  calibrating);
+}
+
+/* A clock uclock serves from its lines: from them, or, while it warms up or
+ * passes through, from the kernel. */
+static void count_served(void)
+{
+	struct uclock__copy c;
+
+	uclock__copy_load(uclock__page, &c);
+	if (c.mode == UCLOCK_MODE_COUNTER)
+		uclock__run_count(stats, &stripe_anchor, UCLOCK_RUN_COUNTER, 0);
+	else
+		count_kernel(1, c.mode == UCLOCK_MODE_WARMUP || c.mode == UCLOCK_MODE_UNINIT);
 }
 
 static int served_fine(clockid_t clock)
@@ -107,15 +123,6 @@ static int served(clockid_t clock)
 	       clock == CLOCK_MONOTONIC_COARSE;
 }
 
-/* uclock's answer comes from a counter line only in these modes. */
-static int from_page(void)
-{
-	struct uclock__copy c;
-
-	uclock__copy_load(uclock__page, &c);
-	return c.mode == UCLOCK_MODE_COUNTER;
-}
-
 /*
  * Counted calls go out of line, so that an uncounted one is a test and a
  * jump into uclock: nothing of the shim's own stays on the stack.
@@ -127,7 +134,10 @@ static __attribute__((noinline)) int counted_gettime(clockid_t clock,
 	 * does (its vDSO, else the system call), errno included. */
 	int rc = uclock_gettime(clock, ts);
 
-	count(served(clock) && (!served_fine(clock) || from_page()));
+	if (served_fine(clock))
+		count_served();
+	else
+		count_kernel(served(clock), 0); /* coarse: the vDSO's tick */
 	return rc;
 }
 
@@ -136,14 +146,14 @@ static __attribute__((noinline)) int counted_gettimeofday(struct timeval *tv,
 {
 	int rc = uclock_gettimeofday(tv, tz);
 
-	count(from_page());
+	count_served();
 	return rc;
 }
 
 static __attribute__((noinline)) time_t counted_time(time_t *t)
 {
 	/* The kernel's tick, read by its vDSO. */
-	count(1);
+	count_kernel(1, 0);
 	return uclock_time(t);
 }
 

@@ -7,10 +7,10 @@
  *   stats_fd fake MODE SHIM PROGRAM ARGS...
  *       makes a counters object as MODE says, names it in UCLOCK_RUN_STATS,
  *       runs PROGRAM with SHIM preloaded, and prints
- *       "MODE: status=S counted=U+K changed=yes|no": its exit status, the
+ *       "MODE: status=S counted=N changed=yes|no": its exit status, the
  *       calls counted, and whether any byte of the object changed.  good is
  *       what `uclock run` makes; every other mode must be refused by the
- *       shim (counted=0+0 changed=no).
+ *       shim (counted=0 changed=no).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -135,18 +135,21 @@ static int fake(int argc, char **argv)
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return perror("fork"), 1;
 
-	uint64_t user_space = 0, kernel = 0;
+	struct uclock_run_totals t = {0, 0, 0, 0};
 	memset(after, 0, SIZE);
 	if (pread(fd, after, SIZE, 0) != size)
 		return perror("pread"), 1;
 	if (size == (off_t)SIZE)
-		uclock__run_totals(s, &user_space, &kernel);
+		uclock__run_totals(s, &t);
 	else
-		for (int i = 0; i < UCLOCK_RUN_STRIPES - 1; i++)
-			user_space += s->stripe[i].user_space, kernel += s->stripe[i].kernel;
-	printf("%s: status=%d counted=%llu+%llu changed=%s\n", mode,
+		for (int i = 0; i < UCLOCK_RUN_STRIPES - 1; i++) {
+			t.counter += s->stripe[i].counter;
+			t.vdso += s->stripe[i].vdso;
+			t.syscall += s->stripe[i].syscall;
+		}
+	printf("%s: status=%d counted=%llu changed=%s\n", mode,
 	       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-	       (unsigned long long)user_space, (unsigned long long)kernel,
+	       (unsigned long long)(t.counter + t.vdso + t.syscall),
 	       memcmp(before, after, SIZE) ? "yes" : "no");
 	return 0;
 }

@@ -2,7 +2,8 @@
  * uclock run [--stats] -- PROGRAM ARGS...: PROGRAM with libuclock-preload.so
  * preloaded.  Says so when the shim cannot take effect (a statically
  * linked or set-user-ID program) instead of pretending; with --stats,
- * prints on exit how many clock calls were served in user space.
+ * prints on exit how the clock calls were answered (uclock's counter,
+ * the kernel's vDSO, system calls).
  */
 #include <elf.h>
 #include <errno.h>
@@ -21,8 +22,8 @@
 #include "cli.h"
 #include "run_stats.h"
 
-#ifndef UCLOCK_LIBDIR
-#define UCLOCK_LIBDIR "/usr/local/lib"
+#ifndef UCLOCK_PRELOADDIR
+#define UCLOCK_PRELOADDIR "/usr/local/lib"
 #endif
 #define SHIM "libuclock-preload.so"
 
@@ -53,7 +54,7 @@ const char *preload_path(void)
 		if (readable(path))
 			return path;
 	}
-	snprintf(path, sizeof(path), "%s/%s", UCLOCK_LIBDIR, SHIM);
+	snprintf(path, sizeof(path), "%s/%s", UCLOCK_PRELOADDIR, SHIM);
 	return readable(path) ? path : NULL;
 }
 
@@ -178,6 +179,29 @@ fail:
 	return NULL;
 }
 
+/*
+ * How the program's clock calls were answered, on one line, and a hint
+ * when most of them came while uclock was still calibrating (a short
+ * program: uclockd's page would serve it from the first call).
+ */
+static void report(const struct uclock_run_stats *stats)
+{
+	struct uclock_run_totals t;
+	unsigned long long n;
+
+	uclock__run_totals(stats, &t);
+	n = t.counter + t.vdso + t.syscall;
+	fprintf(stderr, "uclock: %llu clock call%s: %llu from uclock's counter, %llu by the "
+			"kernel's vDSO, %llu by system calls\n",
+		n, n == 1 ? "" : "s", (unsigned long long)t.counter, (unsigned long long)t.vdso,
+		(unsigned long long)t.syscall);
+	if (t.calibrating > 0 && t.calibrating >= t.counter)
+		fprintf(stderr, "uclock: %llu of them while uclock was calibrating (the kernel "
+				"answers meanwhile): start uclockd, so that short programs read "
+				"its page from their first call\n",
+			(unsigned long long)t.calibrating);
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: uclock run [--stats] [--] PROGRAM [ARGS...]\n\n"
@@ -266,9 +290,6 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	int status = wait_for(pid);
-	uint64_t user_space, kernel;
-	uclock__run_totals(stats, &user_space, &kernel);
-	fprintf(stderr, "uclock: %llu calls served in user space, %llu passed to the kernel\n",
-		(unsigned long long)user_space, (unsigned long long)kernel);
+	report(stats);
 	return status;
 }
