@@ -1,8 +1,9 @@
 /*
  * uclockd: one shared, read-only time page for every process, as the
  * kernel's vvar page.  It keeps the conversion parameters in a file that
- * libuclock maps in each process, updates them every --interval at first
- * and after any change, every 100 ms while the rate holds, at once when the
+ * libuclock maps in each process, updates them often at first and after
+ * any change (every --interval, or 5 ms if that is longer; every
+ * millisecond while calibrating), every 100 ms while the rate holds, at once when the
  * kernel's REALTIME is set, and after a suspend; on a clean stop it marks
  * the page stopped.  It runs in the foreground, logs to stderr and tells a
  * service manager (systemd's NOTIFY_SOCKET) when the page is ready.
@@ -103,10 +104,11 @@ static void usage(FILE *out)
 	fprintf(out, "usage: uclockd [--path FILE] [--interval S]\n"
 		     "       uclockd --version\n\n"
 		     "Keeps uclock's shared time page in FILE, for every process using\n"
-		     "libuclock: updated every S seconds at first and after any change,\n"
-		     "every 100 ms while the rate holds.  Runs in the foreground, logs\n"
-		     "to stderr, tells systemd when the page is ready; SIGTERM or SIGINT\n"
-		     "stops it and marks the page stopped.\n\n"
+		     "libuclock: updated often at first and after any change (every S\n"
+		     "seconds, or 5 ms if that is longer), every 100 ms while the rate\n"
+		     "holds.  Runs in the foreground, logs to stderr, tells systemd\n"
+		     "when the page is ready; SIGTERM or SIGINT stops it and marks the\n"
+		     "page stopped.\n\n"
 		     "  --path FILE   the page (default %s)\n"
 		     "  --interval S  seconds, 0.0001..1 (default 0.001)\n"
 		     "  -h, --help    this help\n"
