@@ -1,7 +1,5 @@
-# uclock: a user-space vDSO.  `make`, `make test`, `make run`, `make bench`.
-#
-# Variables: CC, BUILD (output directory), SANITIZE (e.g. address,undefined
-# or thread), WERROR=1, PREFIX, DESTDIR, TESTS (subset for `make test`).
+# uclock: a user-space vDSO.  `make`, `make test`, `make run`, `make bench`;
+# `make help` lists every target and variable.
 
 CC ?= cc
 CXX ?= c++
@@ -13,7 +11,11 @@ BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
-VERSION := 0.1.0
+# Where libuclock-preload.so goes; compiled into the CLI (uclock run).
+PRELOADDIR ?= $(LIBDIR)
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# The one version: uclock.h's.
+VERSION := $(shell sed -n 's/^\#define UCLOCK_VERSION_STRING "\(.*\)"/\1/p' include/uclock.h)
 SONAME := libuclock.so.0
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -52,8 +54,36 @@ TEST_HELPERS := $(BUILD)/tests/sim.o $(BUILD)/tests/check.o
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c)) \
 	$(patsubst tests/helpers/lib/%.c,$(BUILD)/tests/helpers/lib%.so,$(wildcard tests/helpers/lib/*.c))
 
-.PHONY: all lib test run bench bench-shared bench-clocksource bench-timekeeper fuzz install uninstall clean
+.PHONY: all lib test run bench bench-shared bench-clocksource bench-timekeeper fuzz install \
+	uninstall clean help print-version FORCE
 all: lib $(CLI) $(DAEMON) $(PRELOAD)
+
+help:
+	@echo 'Targets:'
+	@echo '  make / make all     the library (shared, static), uclock, uclockd, the preload shim'
+	@echo '  make run            the uclock report: how clock calls run on this machine'
+	@echo '  make test           every test (TESTS="name ..." for some of them)'
+	@echo '  make bench          cost per call of every method, side by side with the vDSO'
+	@echo '  make bench-shared   uclockd: processes reading its page at once'
+	@echo '  make bench-clocksource  where the kernel does not read the TSC'
+	@echo '  make bench-timekeeper   tails, update cost, first read, a quiet daemon'
+	@echo '  make fuzz           the ELF reader under libFuzzer (clang)'
+	@echo '  make install        into DESTDIR PREFIX (uninstall: the same, removed)'
+	@echo '  make clean          remove every build directory'
+	@echo 'Variables:'
+	@echo '  CC, CFLAGS, LDFLAGS, BUILD (build directory, default build),'
+	@echo '  SANITIZE (address,undefined or thread), WERROR=1, TESTS,'
+	@echo '  PREFIX (/usr/local), LIBDIR, INCLUDEDIR, BINDIR, SBINDIR, MANDIR,'
+	@echo '  UNITDIR, PRELOADDIR (default LIBDIR), COMPLETIONDIR, DESTDIR'
+
+print-version:
+	@echo $(VERSION)
+
+# PRELOADDIR as the CLI was built with: a change (make install with another
+# LIBDIR) rebuilds what compiles it in.
+$(BUILD)/preloaddir: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PRELOADDIR)' | cmp -s - $@ || echo '$(PRELOADDIR)' > $@
 lib: $(SHARED) $(STATIC)
 
 $(BUILD)/src/%.o: src/%.c include/uclock.h $(wildcard src/*.h)
@@ -72,7 +102,10 @@ $(STATIC): $(LIB_OBJ)
 
 $(BUILD)/tools/uclock/%.o: tools/uclock/%.c tools/uclock/*.h include/uclock.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itools/uclock -Ipreload -DUCLOCK_LIBDIR='"$(LIBDIR)"' -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Itools/uclock -Ipreload -c $< -o $@
+
+$(BUILD)/tools/uclock/run.o: $(BUILD)/preloaddir
+$(BUILD)/tools/uclock/run.o: ALL_CFLAGS += -DUCLOCK_PRELOADDIR='"$(PRELOADDIR)"'
 
 $(BUILD)/tools/uclock/elf_reader.o: src/elf_reader.c src/elf_reader.h
 	@mkdir -p $(dir $@)
@@ -157,18 +190,29 @@ fuzz: $(CLI)
 	$(CLI) vdso --dump $(BUILD)/fuzz/corpus/vdso.so
 	$(BUILD)/fuzz/elf_fuzz -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus
 
+# The library's pages: one per function (the others .so links to them),
+# and the overview.
+MAN3 := $(wildcard man/*.3)
+MAN7 := $(wildcard man/*.7)
+
 install: all
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(LIBDIR)/cmake/uclock $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PRELOADDIR) \
+		$(DESTDIR)$(COMPLETIONDIR)
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
 	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/
 	install -m 644 man/uclock.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 man/uclockd.8 $(DESTDIR)$(MANDIR)/man8/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|' packaging/uclockd.service.in \
 		> $(DESTDIR)$(UNITDIR)/uclockd.service
 	install -m 644 include/uclock.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 755 $(SHARED) $(PRELOAD) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(PRELOAD) $(DESTDIR)$(PRELOADDIR)/
+	install -m 644 packaging/uclock.bash-completion $(DESTDIR)$(COMPLETIONDIR)/uclock
 	ln -sf libuclock.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libuclock.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
@@ -183,9 +227,11 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/uclock.h $(DESTDIR)$(LIBDIR)/libuclock.* \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/uclock.pc $(DESTDIR)$(BINDIR)/uclock \
-		$(DESTDIR)$(LIBDIR)/libuclock-preload.so \
+		$(DESTDIR)$(PRELOADDIR)/libuclock-preload.so $(DESTDIR)$(COMPLETIONDIR)/uclock \
 		$(DESTDIR)$(SBINDIR)/uclockd $(DESTDIR)$(MANDIR)/man1/uclock.1 \
 		$(DESTDIR)$(MANDIR)/man8/uclockd.8 $(DESTDIR)$(UNITDIR)/uclockd.service
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man3/%,$(MAN3)) \
+		$(patsubst man/%,$(DESTDIR)$(MANDIR)/man7/%,$(MAN7))
 	rm -rf $(DESTDIR)$(LIBDIR)/cmake/uclock
 
 clean:

@@ -4,7 +4,10 @@
 #  1. pkg-config: compile and link hello against the shared library, run it;
 #  2. pkg-config --static: link hello against libuclock.a, run it;
 #  3. CMake: find_package(uclock) and link uclock::uclock (and
-#     uclock::uclock_static), run the results.
+#     uclock::uclock_static), run the results;
+#  4. a tree installed with a multiarch LIBDIR and the preload library in
+#     a directory of its own (as the Debian packages are): uclock run
+#     finds it.
 # The tree is installed with PREFIX=/usr/local but used from $tmp/usr/local,
 # so the pkg-config file (with PKG_CONFIG_SYSROOT_DIR) and the CMake package
 # must both work relocated.
@@ -42,7 +45,7 @@ work=$tmp/work               # everything else: logs, programs, CMake
 mkdir -p "$work" || exit 1
 libdir=$prefix/lib
 hello=$(pwd)/examples/hello.c
-version=$(sed -n 's/^VERSION *:*= *//p' Makefile)
+version=$(make -s --no-print-directory print-version)
 
 failures=0
 fail() {
@@ -267,5 +270,26 @@ if ! links_libuclock_statically "$bld/hello_static"; then
 fi
 echo "   run hello_static (uclock::uclock_static)"
 run_hello "CMake uclock::uclock_static" "$bld/hello_static"
+
+# --- 4. uclock run, installed with another LIBDIR ----------------------------
+# Installed in place (no DESTDIR): the CLI is rebuilt with the preload's
+# directory, whatever it was built with before.
+multi=$tmp/multi
+echo "== make install PREFIX=$multi LIBDIR=\$PREFIX/lib/x86_64-linux-gnu PRELOADDIR=.../uclock"
+if quiet make -s install PREFIX="$multi" LIBDIR="$multi/lib/x86_64-linux-gnu" \
+	PRELOADDIR="$multi/lib/x86_64-linux-gnu/uclock" BUILD="$BUILD" CC="$CC"; then
+	[ -e "$multi/lib/x86_64-linux-gnu/uclock/libuclock-preload.so" ] ||
+		fail "the preload library is not in PRELOADDIR"
+	if "$multi/bin/uclock" run --stats -- /bin/sh -c 'date >/dev/null' >"$work/out" 2>&1; then
+		echo "   uclock run: $(tail -n 1 "$work/out")"
+	else
+		sed 's/^/    /' "$work/out"
+		fail "uclock run from a tree with LIBDIR=.../x86_64-linux-gnu"
+	fi
+else
+	fail "make install with a multiarch LIBDIR and PRELOADDIR"
+fi
+# The build tree's CLI back to its own directories.
+quiet make -s all BUILD="$BUILD" CC="$CC" || fail "make all after the install"
 
 finish
