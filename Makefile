@@ -139,8 +139,9 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(STATIC) tests/*.h $(wildcard src/*
 		$(LDFLAGS) $(LIBS) -lm
 
 # Sanitizer builds skip the scripts that link new programs against the
-# library, which would need the sanitizer runtime.
-LINKING_SCRIPTS := header install static preload
+# library or load it into a program built without the sanitizer (ffi:
+# python3), which would need the sanitizer runtime.
+LINKING_SCRIPTS := header install static preload ffi
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(STATIC) include/uclock.h $(wildcard tests/helpers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS)
