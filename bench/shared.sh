@@ -22,7 +22,7 @@ def load(kind):
     for r in runs:
         for m in r["methods"]:
             if m["kind"] == "uclock" and m["available"]:
-                cost.setdefault(m["name"], []).append(m["ns_per_call"])
+                cost.setdefault(m["name"], []).append(m["median_ns"])
     return modes, {k: statistics.median(v) for k, v in cost.items()}
 smodes, shared = load("shared")
 omodes, own = load("own")

@@ -1,9 +1,10 @@
 #!/bin/sh
 # `uclock bench`: the shape of its output, never its timings.
-#  - --json parses; every method has name, kind, available, ns_per_call and
+#  - --json parses; every method has name, kind, available, median_ns and
 #    ratio_to_vdso; the key methods ran, at a finite positive cost; the vDSO
-#    reference is 1.0x itself; unavailable methods say why;
-#  - --threads 2 adds a "threads" array with steps on 1 and 2 threads;
+#    reference is 1.0x itself; unavailable methods give a reason;
+#  - --threads 2 fills the "scaling" array with steps on 1 and 2 threads
+#    (null without --threads);
 #  - the table prints; bad usage exits 2 and --help 0.
 # Exit 0 pass, 1 fail, 77 skip (no python3 to read the JSON; the rest ran).
 #
@@ -73,7 +74,7 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 # The checks of one JSON report: $1 the file, $2 "threads" if it must have
-# the threads array.
+# the scaling array.
 cat >"$tmp/check.py" <<'EOF'
 import json, math, sys
 
@@ -99,16 +100,18 @@ check(isinstance(methods, list) and methods, "no methods array")
 by_name = {}
 for m in methods or []:
     name = m.get("name")
-    for key in ("name", "kind", "available", "ns_per_call", "ratio_to_vdso"):
+    for key in ("name", "kind", "available", "reason", "median_ns", "p99_ns",
+                "ratio_to_vdso"):
         check(key in m, "method %r lacks %r" % (name, key))
     by_name[name] = m
     if m.get("available") is False:
-        check(isinstance(m.get("why"), str) and m["why"],
-              "unavailable method %r says not why" % name)
-        check(m.get("ns_per_call") is None, "unavailable %r has a cost" % name)
+        check(isinstance(m.get("reason"), str) and m["reason"],
+              "unavailable method %r gives no reason" % name)
+        check(m.get("median_ns") is None, "unavailable %r has a cost" % name)
     elif m.get("available") is True:
-        check(positive(m.get("ns_per_call")), "%r: ns_per_call %r"
-              % (name, m.get("ns_per_call")))
+        check(m.get("reason") is None, "available %r has a reason" % name)
+        check(positive(m.get("median_ns")), "%r: median_ns %r"
+              % (name, m.get("median_ns")))
     else:
         problems.append("%r: available is not a boolean" % name)
 for name in KEY:
@@ -124,20 +127,21 @@ for name in KEY:
     check(positive(r), "%r: ratio_to_vdso %r" % (name, r))
 
 if sys.argv[2] == "threads":
-    steps = report.get("threads")
-    check(isinstance(steps, list), "no threads array")
+    steps = report.get("scaling")
+    check(isinstance(steps, list), "no scaling array")
     seen = set()
     for s in steps or []:
-        for key in ("method", "threads", "calls_per_s", "ns_per_call",
+        for key in ("name", "threads", "calls_per_s", "ns_per_call",
                     "efficiency"):
-            check(key in s, "threads entry %r lacks %r" % (s, key))
-        check(positive(s.get("calls_per_s")), "threads entry %r: calls_per_s" % s)
-        seen.add((s.get("method"), s.get("threads")))
+            check(key in s, "scaling entry %r lacks %r" % (s, key))
+        check(positive(s.get("calls_per_s")), "scaling entry %r: calls_per_s" % s)
+        seen.add((s.get("name"), s.get("threads")))
     for name in KEY:
         for k in (1, 2):
-            check((name, k) in seen, "no threads entry for %r on %d" % (name, k))
+            check((name, k) in seen, "no scaling entry for %r on %d" % (name, k))
 else:
-    check("threads" not in report, "threads array without --threads")
+    check("scaling" in report and report["scaling"] is None,
+          "scaling is not null without --threads")
 
 for p in problems:
     print("FAIL: " + p)
@@ -147,7 +151,7 @@ sys.exit(1 if problems else 0)
 EOF
 
 # json_report NAME MODE ARGS...: runs bench with ARGS and checks its JSON;
-# MODE "threads" if it must have the threads array, else "single".
+# MODE "threads" if it must have the scaling array, else "single".
 json_report() {
 	name=$1 mode=$2; shift 2
 	if ! "$UCLOCK" bench "$@" --json >"$tmp/$name.json" 2>"$tmp/err"; then

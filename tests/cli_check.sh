@@ -4,7 +4,7 @@
 # uclock reader none (also with UCLOCK_SOURCE=kernel, where the vDSO
 # serves uclock); the JSON has the keys the spec names; the table runs;
 # bad usage exits 2; a child that cannot be traced (under strace -f, when
-# strace is here) gives exit 1 and JSON with an "error" key.
+# strace is here) gives exit 1 and JSON whose "error" says so.
 # Exit 0 pass, 1 fail, 77 skip (no python3, or no tracing allowed here).
 #
 # -e is off on purpose: every command's status is checked explicitly, so
@@ -62,7 +62,7 @@ except ValueError as e:
 if not isinstance(doc, dict):
     print("FAIL: %s: not a JSON object" % label)
     sys.exit(1)
-if "error" in doc:
+if doc.get("error") is not None:
     if "cannot trace" in str(doc["error"]):
         print("SKIP: %s" % doc["error"])
         sys.exit(77)
@@ -77,7 +77,10 @@ if not isinstance(methods, list) or not methods:
 
 by_name = {}
 for m in methods:
-    missing = [k for k in ("name", "calls", "syscalls_per_call", "verdict")
+    missing = [k for k in ("name", "kind", "calls", "syscalls", "syscalls_per_call",
+                           "user_time_s", "system_time_s",
+                           "system_time_per_call_ns", "cpu_time_per_call_ns",
+                           "verdict", "error")
                if k not in m]
     if missing:
         fail("%r lacks %s" % (m.get("name"), ", ".join(missing)))

@@ -129,60 +129,76 @@ except ValueError as e:
     sys.exit(1)
 
 num = (int, float)
-expect(info, "kernel.release", str)
-cur = expect(info, "clocksource.current", str, nullable=True)
-avail = expect(info, "clocksource.available", list)
+expect(info, "platform.kernel.release", str)
+cur = expect(info, "platform.clocksource.current", str, nullable=True)
+avail = expect(info, "platform.clocksource.available", list, nullable=True)
 if avail is not None and not all(isinstance(s, str) for s in avail):
     bad.append("clocksource.available: not all strings: %r" % avail)
 if (cur or "") != current:
     bad.append("clocksource.current %r, sysfs says %r" % (cur, current))
 if current and avail is not None and current not in avail:
     bad.append("current clocksource %r not among available %r" % (current, avail))
-vs = expect(info, "vsyscall", str)
+vs = expect(info, "platform.vsyscall", str)
 if vs not in ("emulate", "xonly", "none"):
     bad.append("vsyscall %r" % vs)
-if expect(info, "vdso.mapped", bool) != mapped:
+if expect(info, "platform.vdso.mapped", bool) != mapped:
     bad.append("info --json: vdso.mapped is not %r" % mapped)
-syms = expect(info, "vdso.symbols", list) or []
+if mapped and expect(info, "platform.vdso.size_bytes", int) != os.path.getsize(os.path.join(tmp, "vdso.so")):
+    bad.append("info --json: vdso.size_bytes is not the dump's size")
+syms = expect(info, "platform.vdso.symbols", list, nullable=True) or []
 for s in syms:
     if not isinstance(s, dict) or "name" not in s or "version" not in s:
         bad.append("vdso.symbols: bad entry %r" % (s,))
-expect(info, "cpu.vendor", str, nullable=True)
-expect(info, "cpu.model", str, nullable=True)
+expect(info, "platform.cpu.vendor", str, nullable=True)
+expect(info, "platform.cpu.model", str, nullable=True)
 for f in ("present", "invariant", "constant", "nonstop", "known_freq",
-          "rdtscp", "rdpid"):
-    expect(info, "tsc." + f, bool)
-for f in ("leaf15", "leaf16", "hypervisor"):
-    expect(info, "tsc.frequency_hz." + f, num)
-hv = expect(info, "hypervisor", str, nullable=True)
+          "rdtscp", "rdpid", "reliable", "kvm_stable"):
+    expect(info, "platform.tsc." + f, bool)
+# Frequencies nobody reported are null, never 0.
+for f in ("platform.tsc.cpuid_frequency_hz", "platform.tsc.hypervisor_frequency_hz",
+          "platform.cpu.base_frequency_hz", "uclock.counter_hz"):
+    if expect(info, f, int, nullable=True) == 0:
+        bad.append("info --json: %s is 0, not null" % f)
+hv = expect(info, "platform.cpu.hypervisor", str, nullable=True)
 if hv == "":
-    bad.append("hypervisor is \"\", not null")
-expect(info, "ntp.synchronized", bool)
-for f in ("frequency_ppm", "esterror_us", "maxerror_us", "tai_offset_s"):
-    expect(info, "ntp." + f, num, nullable=True)
-for f in ("monotonic_ns", "boottime_ns"):
-    expect(info, "timens." + f, int, nullable=True)
+    bad.append("platform.cpu.hypervisor is \"\", not null")
+expect(info, "platform.ntp.synchronized", bool, nullable=True)
+for f in ("frequency_ppm", "estimated_error_us", "maximum_error_us", "tai_offset_s"):
+    expect(info, "platform.ntp." + f, num, nullable=True)
+for f in ("monotonic_offset_ns", "boottime_offset_ns"):
+    expect(info, "platform.time_namespace." + f, int, nullable=True)
 for f in ("source", "mode", "reason", "counter_read", "kernel_path"):
     expect(info, "uclock." + f, str, nullable=True)
-expect(info, "uclock.counter_hz", int)
 
 # The vDSO listing against objdump -T of the dumped image.
 if vdso.get("mapped") is not mapped:
     bad.append("vdso --json: mapped is %r" % vdso.get("mapped"))
-if mapped and vdso.get("size") != os.path.getsize(os.path.join(tmp, "vdso.so")):
-    bad.append("vdso --json: size %r, the dump has %d bytes"
-               % (vdso.get("size"), os.path.getsize(os.path.join(tmp, "vdso.so"))))
-ours = set()
-for s in vdso.get("symbols", []):
-    for k in ("name", "version", "value", "size", "type", "bind"):
+if mapped and vdso.get("size_bytes") != os.path.getsize(os.path.join(tmp, "vdso.so")):
+    bad.append("vdso --json: size_bytes %r, the dump has %d bytes"
+               % (vdso.get("size_bytes"), os.path.getsize(os.path.join(tmp, "vdso.so"))))
+# Addresses as the text view prints them: 0x and 16 hex digits.
+def address(a):
+    if not isinstance(a, str) or len(a) != 18 or not a.startswith("0x"):
+        bad.append("vdso --json: address %r is not 0x and 16 hex digits" % (a,))
+        return None
+    return int(a, 16)
+if mapped:
+    address(vdso.get("address"))
+ours, ours_named = set(), set()
+for s in vdso.get("symbols") or []:
+    for k in ("name", "version", "hidden_version", "address", "size_bytes",
+              "type", "bind"):
         if k not in s:
             bad.append("vdso --json: symbol without %s: %r" % (k, s))
-    ours.add((s.get("name"), s.get("version")))
+    ours.add((s.get("name"), s.get("version"), address(s.get("address")),
+              s.get("size_bytes")))
+    ours_named.add((s.get("name"), s.get("version")))
 listed = set((s.get("name"), s.get("version")) for s in syms if isinstance(s, dict))
-if not listed <= ours:
-    bad.append("info lists symbols vdso does not: %r" % sorted(listed - ours))
+if not listed <= ours_named:
+    bad.append("info lists symbols vdso does not: %r" % sorted(listed - ours_named))
 
 # "addr flags section\tsize [version] name"; "(v)" hidden, "Base" none.
+# The same names, versions, addresses and sizes as vdso --json.
 theirs, seen = set(), False
 for line in open(os.path.join(tmp, "objdump.txt")):
     if "DYNAMIC SYMBOL TABLE" in line:
@@ -194,11 +210,13 @@ for line in open(os.path.join(tmp, "objdump.txt")):
     if head.split()[-1] == "*UND*":
         continue
     tok = tail.split()
+    addr, size = int(head.split()[0], 16), int(tok[0], 16)
     if len(tok) == 2:
-        theirs.add((tok[1], None))
+        theirs.add((tok[1], None, addr, size))
     elif len(tok) == 3:
         v = tok[1].strip("()")
-        theirs.add((tok[2], None if v in ("Base", "*local*", "*global*") else v))
+        theirs.add((tok[2], None if v in ("Base", "*local*", "*global*") else v,
+                    addr, size))
 if seen and ours != theirs:
     bad.append("vdso --json and objdump -T differ: only ours %r, only objdump %r"
                % (sorted(ours - theirs, key=str), sorted(theirs - ours, key=str)))

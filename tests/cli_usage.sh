@@ -49,6 +49,8 @@ error "'x'" bench --duration x
 error "'stray'" info stray
 error "'frobnicate'" frobnicate
 error "'--frob'" --frob
+error "'stray'" --json stray
+error "'--csv' and '--json'" watch --json --csv
 "$BUILD/uclockd" --no-such-option 2> "$tmp/err"
 [ $? = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -q "'--no-such-option'" "$tmp/err" &&
 	ok "uclockd --no-such-option: $(cat "$tmp/err")" || bad "uclockd: $(cat "$tmp/err")"
@@ -92,6 +94,15 @@ if command -v bash >/dev/null; then
 	complete_words uclock "" > "$tmp/offered"
 	for cmd in $COMMANDS; do
 		grep -qx "$cmd" "$tmp/offered" || bad "completion misses the command $cmd"
+	done
+	# The options of uclock itself, as the usage lines of its help give them.
+	complete_words uclock - > "$tmp/offered"
+	"$U" --help > "$tmp/help"
+	for opt in $(sed '/^$/q' "$tmp/help" | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+		grep -qx -- "$opt" "$tmp/offered" || bad "completion misses uclock $opt"
+	done
+	for opt in $(cat "$tmp/offered"); do
+		grep -qe "$opt\b" "$tmp/help" || bad "completion offers uclock $opt, which uclock --help does not list"
 	done
 	ok "completion checked against every command's help"
 else

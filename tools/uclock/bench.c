@@ -528,6 +528,7 @@ static void print_human(const struct bench *b, const struct uclock_stat *st,
 	print_updates(st, after, b->seconds);
 }
 
+/* Every key in every row; what could not be measured is null. */
 static void json_method(struct json *j, const struct result *r)
 {
 	json_object(j, NULL);
@@ -535,13 +536,14 @@ static void json_method(struct json *j, const struct result *r)
 	json_string(j, "kind", method_kind_name(r->m->kind));
 	json_string(j, "reference", r->m->reference);
 	json_bool(j, "available", !r->why);
+	json_string(j, "reason", r->why);
 	if (r->why) {
-		json_null(j, "ns_per_call");
+		json_null(j, "median_ns");
 		json_null(j, "p99_ns");
 		json_null(j, "ratio_to_vdso");
-		json_string(j, "why", r->why);
+		json_null(j, "calls_per_batch");
 	} else {
-		json_double(j, "ns_per_call", r->median);
+		json_double(j, "median_ns", r->median);
 		json_double(j, "p99_ns", r->p99);
 		json_double(j, "ratio_to_vdso", ratio_to_vdso(r));
 		json_int(j, "calls_per_batch", r->batch);
@@ -549,12 +551,17 @@ static void json_method(struct json *j, const struct result *r)
 	json_end(j);
 }
 
+/* Null without --threads: not measured. */
 static void json_scaling(struct json *j, const struct scaling *s, int count)
 {
-	json_array(j, "threads");
+	if (!s) {
+		json_null(j, "scaling");
+		return;
+	}
+	json_array(j, "scaling");
 	for (int i = 0; i < count; i++) {
 		json_object(j, NULL);
-		json_string(j, "method", s[i].m->name);
+		json_string(j, "name", s[i].m->name);
 		json_int(j, "threads", s[i].threads);
 		json_double(j, "calls_per_s", s[i].calls_per_s);
 		json_double(j, "ns_per_call", s[i].ns_per_call);
@@ -571,21 +578,14 @@ static int print_json(const struct bench *b, const struct uclock_stat *st,
 
 	if (!j)
 		return -1;
-	json_object(j, NULL);
 	json_double(j, "duration_s", b->seconds);
 	json_int(j, "rounds", b->rounds);
-	json_object(j, "uclock");
-	json_string(j, "source", st->source_name);
-	json_string(j, "mode", st->mode_name);
-	json_string(j, "reason", st->reason);
-	json_end(j);
+	json_uclock(j, st);
 	json_array(j, "methods");
 	for (int i = 0; i < method_count; i++)
 		json_method(j, &b->results[i]);
 	json_end(j);
-	if (s)
-		json_scaling(j, s, count);
-	json_end(j);
+	json_scaling(j, s, count);
 	json_close(j);
 	return 0;
 }

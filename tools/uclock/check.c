@@ -496,6 +496,7 @@ static void print_table(const struct result *results, int count, long calls)
 	summarize_vsyscall(results, count, calls);
 }
 
+/* Every key in every row; what a failed method did not measure is null. */
 static void json_result(struct json *j, const struct result *r, long calls)
 {
 	json_object(j, NULL);
@@ -505,16 +506,20 @@ static void json_result(struct json *j, const struct result *r, long calls)
 	if (r->error[0]) {
 		json_null(j, "syscalls");
 		json_null(j, "syscalls_per_call");
-		json_string(j, "error", r->error);
+		json_null(j, "user_time_s");
+		json_null(j, "system_time_s");
+		json_null(j, "system_time_per_call_ns");
+		json_null(j, "cpu_time_per_call_ns");
 	} else {
 		json_uint(j, "syscalls", r->syscalls);
 		json_double(j, "syscalls_per_call", per_call(r, calls));
-		json_double(j, "user_s", r->user_s);
-		json_double(j, "system_s", r->system_s);
-		json_double(j, "kernel_time_per_call_ns", kernel_ns_per_call(r, calls));
+		json_double(j, "user_time_s", r->user_s);
+		json_double(j, "system_time_s", r->system_s);
+		json_double(j, "system_time_per_call_ns", kernel_ns_per_call(r, calls));
 		json_double(j, "cpu_time_per_call_ns", cpu_ns_per_call(r, calls));
 	}
 	json_string(j, "verdict", verdict(r, calls));
+	json_string(j, "error", r->error[0] ? r->error : NULL);
 	json_end(j);
 }
 
@@ -534,7 +539,7 @@ static void json_skipped(struct json *j)
 	json_end(j);
 }
 
-/* 'error' is NULL when tracing worked. */
+/* 'error' is NULL when tracing worked; else nothing was measured. */
 static int print_json(const struct result *results, int count, long calls,
 		      const char *error)
 {
@@ -542,10 +547,11 @@ static int print_json(const struct result *results, int count, long calls,
 
 	if (!j)
 		return 1;
-	json_object(j, NULL);
 	json_uint(j, "calls", (unsigned long long)calls);
+	json_string(j, "error", error);
 	if (error) {
-		json_string(j, "error", error);
+		json_null(j, "methods");
+		json_null(j, "skipped");
 	} else {
 		json_array(j, "methods");
 		for (int i = 0; i < count; i++)
@@ -553,7 +559,6 @@ static int print_json(const struct result *results, int count, long calls,
 		json_end(j);
 		json_skipped(j);
 	}
-	json_end(j);
 	json_close(j);
 	return 0;
 }

@@ -42,11 +42,19 @@ int64_t timespec_ns(const struct timespec *ts);
 int compare_i64(const void *a, const void *b);
 int compare_double(const void *a, const void *b);
 
-/* A streaming JSON writer: nesting and commas are its business. */
+/*
+ * A streaming JSON writer: nesting and commas are its business.  Each
+ * document is one object on one line, and its first member is
+ * "schema_version": JSON_SCHEMA_VERSION, so that a script can tell the
+ * keys it knows from others.  The version goes up when a key is renamed,
+ * removed or changes its meaning or unit; new keys leave it as it is.
+ * man/uclock.1 (JSON OUTPUT) lists every key.
+ */
+#define JSON_SCHEMA_VERSION 1
 struct json;
-struct json *json_open(FILE *out);
-void json_close(struct json *j);            /* ends the line, frees */
-/* 'key' is NULL for array elements and for the top-level value. */
+struct json *json_open(FILE *out);          /* opens the document */
+void json_close(struct json *j);            /* closes it, ends the line, frees */
+/* 'key' is NULL for array elements. */
 void json_object(struct json *j, const char *key);
 void json_array(struct json *j, const char *key);
 void json_end(struct json *j);              /* closes the innermost */
@@ -56,5 +64,15 @@ void json_uint(struct json *j, const char *key, unsigned long long value);
 void json_double(struct json *j, const char *key, double value);
 void json_bool(struct json *j, const char *key, int value);
 void json_null(struct json *j, const char *key);
+/* An address as the text views print it: "0x" and 16 hex digits. */
+void json_address(struct json *j, const char *key, unsigned long long address);
+
+/* The objects several commands write (json_objects.c). */
+struct platform;
+struct uclock_stat;
+/* The member "platform": the machine as info shows it. */
+void json_platform(struct json *j, const struct platform *p);
+/* The member "uclock": the library's state from uclock_stat(). */
+void json_uclock(struct json *j, const struct uclock_stat *st);
 
 #endif

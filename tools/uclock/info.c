@@ -5,11 +5,8 @@
  */
 #include <elf.h>
 #include <getopt.h>
-#include <string.h>
-#include <sys/timex.h>
 
 #include "cli.h"
-#include "elf_reader.h"
 #include "platform.h"
 #include "uclock.h"
 
@@ -18,14 +15,11 @@ enum { OPT_JSON = 256 };  /* long-only: past every short option's char */
 struct info {
 	struct platform p;
 	struct uclock_stat st;
-	struct uclock_elf elf;   /* nsyms 0 if no readable vDSO */
-	size_t vdso_size;
 };
 
 static void gather(struct info *in)
 {
 	struct timespec ts;
-	const void *image;
 
 	platform_read(&in->p);
 	/* The library's steady state (its source chosen, calibrated). */
@@ -33,17 +27,6 @@ static void gather(struct info *in)
 	warm_up();
 	in->st.size = sizeof(in->st);
 	uclock_stat(&in->st);
-	image = uclock__vdso_image(&in->vdso_size);
-	/* A rejected image leaves no symbols: listed as unreadable. */
-	if (image)
-		(void)uclock__elf_open(&in->elf, image, in->vdso_size);
-}
-
-/* What info lists of the vDSO: what it defines for callers. */
-static int listed(const struct uclock_elf_symbol *sym)
-{
-	return sym->shndx != SHN_UNDEF &&
-	       (sym->type == STT_FUNC || sym->type == STT_OBJECT);
 }
 
 static const char *yes_no(int v)
@@ -54,19 +37,6 @@ static const char *yes_no(int v)
 static const char *or_none(const char *s)
 {
 	return s && *s ? s : "none";
-}
-
-static const char *ntp_state(int state)
-{
-	static const char *const names[] = {
-		[TIME_OK] = "TIME_OK", [TIME_INS] = "TIME_INS",
-		[TIME_DEL] = "TIME_DEL", [TIME_OOP] = "TIME_OOP",
-		[TIME_WAIT] = "TIME_WAIT", [TIME_ERROR] = "TIME_ERROR",
-	};
-
-	if (state < 0 || state >= (int)(sizeof(names) / sizeof(names[0])))
-		return "unknown";
-	return names[state];
 }
 
 /* ---- text ---- */
@@ -80,23 +50,22 @@ static void text_kernel(const struct platform *p)
 	printf("  vsyscall      %s\n", p->vsyscall);
 }
 
-static void text_vdso(const struct info *in)
+static void text_vdso(const struct platform *p)
 {
 	struct uclock_elf_symbol sym;
+	size_t i = 0;
 
 	printf("\nvDSO\n");
-	if (!in->p.vdso_mapped || !in->vdso_size) {
+	if (!p->vdso_mapped || !p->vdso_size) {
 		printf("  mapped        no\n");
 		return;
 	}
-	printf("  mapped        yes, %zu bytes\n", in->vdso_size);
-	if (!in->elf.nsyms)
+	printf("  mapped        yes, %zu bytes\n", p->vdso_size);
+	if (!p->vdso.nsyms)
 		printf("  symbols       unreadable\n");
-	for (size_t i = 1; i < in->elf.nsyms; i++)
-		if (uclock__elf_symbol(&in->elf, i, &sym) == 0 && listed(&sym))
-			printf("  %-24s %-6s %s\n", sym.name,
-			       sym.type == STT_FUNC ? "FUNC" : "OBJECT",
-			       or_none(sym.version));
+	while (platform_vdso_symbol(p, &i, &sym))
+		printf("  %-24s %-6s %s\n", sym.name,
+		       sym.type == STT_FUNC ? "FUNC" : "OBJECT", or_none(sym.version));
 }
 
 static void text_cpu(const struct platform *p)
@@ -138,7 +107,7 @@ static void text_ntp(const struct platform *p)
 		return;
 	}
 	printf("  synchronized  %s (%s)\n", yes_no(p->ntp.synchronized),
-	       ntp_state(p->ntp.state));
+	       ntp_state_name(p->ntp.state));
 	printf("  frequency     %+.3f ppm\n", p->ntp.freq_ppm);
 	printf("  error         estimated %ld us, maximum %ld us\n",
 	       p->ntp.esterror_us, p->ntp.maxerror_us);
@@ -181,7 +150,7 @@ static void text_uclock(const struct uclock_stat *st)
 static void text(const struct info *in)
 {
 	text_kernel(&in->p);
-	text_vdso(in);
+	text_vdso(&in->p);
 	text_cpu(&in->p);
 	text_tsc(&in->p);
 	text_ntp(&in->p);
@@ -191,146 +160,14 @@ static void text(const struct info *in)
 
 /* ---- JSON ---- */
 
-/* Strings the machine did not give are null, not "". */
-static void json_text(struct json *j, const char *key, const char *s)
-{
-	json_string(j, key, s && *s ? s : NULL);
-}
-
-static void json_words(struct json *j, const char *key, const char *words)
-{
-	char copy[256], *save, *w;
-
-	snprintf(copy, sizeof(copy), "%s", words);
-	json_array(j, key);
-	for (w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-		json_string(j, NULL, w);
-	json_end(j);
-}
-
-static void json_kernel(struct json *j, const struct platform *p)
-{
-	json_object(j, "kernel");
-	json_text(j, "release", p->kernel_release);
-	json_end(j);
-	json_object(j, "clocksource");
-	json_text(j, "current", p->clocksource);
-	json_words(j, "available", p->clocksources);
-	json_end(j);
-	json_string(j, "vsyscall", p->vsyscall);
-}
-
-static void json_vdso(struct json *j, const struct info *in)
-{
-	struct uclock_elf_symbol sym;
-
-	json_object(j, "vdso");
-	json_bool(j, "mapped", in->p.vdso_mapped && in->vdso_size);
-	json_uint(j, "size", in->vdso_size);
-	json_array(j, "symbols");
-	for (size_t i = 1; i < in->elf.nsyms; i++) {
-		if (uclock__elf_symbol(&in->elf, i, &sym) != 0 || !listed(&sym))
-			continue;
-		json_object(j, NULL);
-		json_string(j, "name", sym.name);
-		json_string(j, "version", sym.version);
-		json_string(j, "type", sym.type == STT_FUNC ? "FUNC" : "OBJECT");
-		json_end(j);
-	}
-	json_end(j);
-	json_end(j);
-}
-
-static void json_cpu(struct json *j, const struct platform *p)
-{
-	json_object(j, "cpu");
-	json_text(j, "vendor", p->cpu_vendor);
-	json_text(j, "model", p->cpu_model);
-	json_end(j);
-	json_text(j, "hypervisor", p->hypervisor);
-	json_object(j, "tsc");
-	json_bool(j, "present", p->tsc.present);
-	json_bool(j, "invariant", p->tsc.invariant);
-	json_bool(j, "constant", p->tsc.constant);
-	json_bool(j, "nonstop", p->tsc.nonstop);
-	json_bool(j, "known_freq", p->tsc.known_freq);
-	json_bool(j, "rdtscp", p->tsc.rdtscp);
-	json_bool(j, "rdpid", p->tsc.rdpid);
-	json_bool(j, "reliable", p->tsc.reliable);
-	json_bool(j, "kvm_stable", p->tsc.kvm_stable);
-	json_object(j, "frequency_hz");
-	json_uint(j, "leaf15", p->tsc_hz_leaf15);
-	json_uint(j, "leaf16", p->cpu_base_hz_leaf16);
-	json_uint(j, "hypervisor", p->tsc_hz_hypervisor);
-	json_end(j);
-	json_end(j);
-}
-
-static void json_ntp(struct json *j, const struct platform *p)
-{
-	json_object(j, "ntp");
-	json_bool(j, "synchronized", p->ntp.ok && p->ntp.synchronized);
-	if (p->ntp.ok) {
-		json_string(j, "state", ntp_state(p->ntp.state));
-		json_double(j, "frequency_ppm", p->ntp.freq_ppm);
-		json_int(j, "esterror_us", p->ntp.esterror_us);
-		json_int(j, "maxerror_us", p->ntp.maxerror_us);
-		json_int(j, "tai_offset_s", p->ntp.tai);
-	} else {
-		json_null(j, "state");
-		json_null(j, "frequency_ppm");
-		json_null(j, "esterror_us");
-		json_null(j, "maxerror_us");
-		json_null(j, "tai_offset_s");
-	}
-	json_end(j);
-}
-
-static void json_timens(struct json *j, const struct platform *p)
-{
-	json_object(j, "timens");
-	if (p->timens.readable) {
-		json_int(j, "monotonic_ns", p->timens.monotonic_ns);
-		json_int(j, "boottime_ns", p->timens.boottime_ns);
-	} else {
-		json_null(j, "monotonic_ns");
-		json_null(j, "boottime_ns");
-	}
-	json_end(j);
-}
-
-static void json_uclock(struct json *j, const struct uclock_stat *st)
-{
-	json_object(j, "uclock");
-	json_string(j, "source", st->source_name);
-	json_string(j, "mode", st->mode_name);
-	json_string(j, "reason", st->reason);
-	json_uint(j, "counter_hz", st->counter_hz);
-	json_string(j, "counter_read", st->counter_read);
-	json_string(j, "kernel_path", st->kernel_path);
-	json_string(j, "page", st->page);
-	json_string(j, "page_reason", st->page_reason);
-	if (st->writer_pid)
-		json_int(j, "writer_pid", st->writer_pid);
-	else
-		json_null(j, "writer_pid");
-	json_end(j);
-}
-
 static int json(const struct info *in)
 {
 	struct json *j = json_open(stdout);
 
 	if (!j)
 		return 1;
-	json_object(j, NULL);
-	json_kernel(j, &in->p);
-	json_vdso(j, in);
-	json_cpu(j, &in->p);
-	json_ntp(j, &in->p);
-	json_timens(j, &in->p);
+	json_platform(j, &in->p);
 	json_uclock(j, &in->st);
-	json_end(j);
 	json_close(j);
 	return 0;
 }

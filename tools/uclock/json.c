@@ -17,13 +17,18 @@ struct json *json_open(FILE *out)
 {
 	struct json *j = calloc(1, sizeof(*j));
 
-	if (j)
-		j->out = out;
+	if (!j)
+		return NULL;
+	j->out = out;
+	json_object(j, NULL);
+	json_int(j, "schema_version", JSON_SCHEMA_VERSION);
 	return j;
 }
 
 void json_close(struct json *j)
 {
+	while (j->depth > 0)
+		json_end(j);
 	fputc('\n', j->out);
 	fflush(j->out);
 	free(j);
@@ -183,4 +188,10 @@ void json_null(struct json *j, const char *key)
 {
 	member(j, key);
 	fputs("null", j->out);
+}
+
+void json_address(struct json *j, const char *key, unsigned long long address)
+{
+	member(j, key);
+	fprintf(j->out, "\"0x%016llx\"", address);
 }

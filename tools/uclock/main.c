@@ -23,9 +23,11 @@ static const struct command {
 
 static int help(FILE *out, int status)
 {
-	fprintf(out, "usage: uclock [COMMAND] [OPTIONS]\n"
+	fprintf(out, "usage: uclock [--json]\n"
+		     "       uclock COMMAND [OPTIONS]\n"
 		     "       uclock --version\n\n"
-		     "With no command: a report of how clock calls run here.\n\n");
+		     "With no command: a report of how clock calls run here;\n"
+		     "with --json, as one JSON object.\n\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\n'uclock COMMAND --help' for a command's options; "

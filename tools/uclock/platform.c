@@ -1,9 +1,11 @@
 /*
  * What the machine says about its clocks: the kernel (sysfs, procfs,
- * adjtimex), the auxiliary vector and, on x86, CPUID.  Anything that cannot
- * be read is left empty or zero: a report shows what it could learn.
+ * adjtimex), the auxiliary vector and the vDSO it points to and, on x86,
+ * CPUID.  Anything that cannot be read is left empty or zero: a report
+ * shows what it could learn (and JSON writes null).
  */
 #include <ctype.h>
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +218,19 @@ static void ntp_read(struct platform *p)
 	p->ntp.tai = tx.tai;
 }
 
+const char *ntp_state_name(int state)
+{
+	static const char *const names[] = {
+		[TIME_OK] = "TIME_OK", [TIME_INS] = "TIME_INS",
+		[TIME_DEL] = "TIME_DEL", [TIME_OOP] = "TIME_OOP",
+		[TIME_WAIT] = "TIME_WAIT", [TIME_ERROR] = "TIME_ERROR",
+	};
+
+	if (state < 0 || state >= (int)(sizeof(names) / sizeof(names[0])))
+		return "unknown";
+	return names[state];
+}
+
 /* Clocks by name, or by clock id on kernels that print numbers. */
 static int64_t *timens_slot(struct platform *p, const char *clock)
 {
@@ -247,6 +262,30 @@ static void timens_read(struct platform *p)
 	fclose(f);
 }
 
+/* A rejected image leaves no symbols: listed as unreadable. */
+static void vdso_read(struct platform *p)
+{
+	const void *image = uclock__vdso_image(&p->vdso_size);
+
+	if (!image) {
+		p->vdso_size = 0;
+		return;
+	}
+	if (uclock__elf_open(&p->vdso, image, p->vdso_size) != 0)
+		memset(&p->vdso, 0, sizeof(p->vdso));
+}
+
+int platform_vdso_symbol(const struct platform *p, size_t *i,
+			 struct uclock_elf_symbol *sym)
+{
+	while (++*i < p->vdso.nsyms)
+		if (uclock__elf_symbol(&p->vdso, *i, sym) == 0 &&
+		    sym->shndx != SHN_UNDEF &&
+		    (sym->type == STT_FUNC || sym->type == STT_OBJECT))
+			return 1;
+	return 0;
+}
+
 void platform_read(struct platform *p)
 {
 	struct utsname u;
@@ -260,6 +299,7 @@ void platform_read(struct platform *p)
 		  sizeof(p->clocksources));
 	p->vsyscall = vsyscall_mode();
 	p->vdso_mapped = getauxval(AT_SYSINFO_EHDR) != 0;
+	vdso_read(p);
 	cpu_read(p);
 	tsc_kernel_flags(p);
 	ntp_read(p);

@@ -5,12 +5,16 @@
 
 #include <stdint.h>
 
+#include "elf_reader.h"
+
 struct platform {
 	char kernel_release[128];
 	char clocksource[64];          /* current, "" if unreadable */
 	char clocksources[256];        /* available, space separated */
 	const char *vsyscall;          /* "emulate", "xonly", "none" */
 	int vdso_mapped;
+	size_t vdso_size;              /* the image's, 0 if not found */
+	struct uclock_elf vdso;        /* nsyms 0: no image this reader accepts */
 	char cpu_vendor[16];           /* "GenuineIntel", ... */
 	char cpu_model[64];            /* brand string */
 	struct {
@@ -37,5 +41,11 @@ struct platform {
 };
 
 void platform_read(struct platform *p);
+/* The vDSO's symbols that info lists, those it defines for callers
+ * (functions and objects): the one after *i, 0 past the last. */
+int platform_vdso_symbol(const struct platform *p, size_t *i,
+			 struct uclock_elf_symbol *sym);
+/* adjtimex's return as <sys/timex.h> names it: "TIME_OK", ... */
+const char *ntp_state_name(int state);
 
 #endif

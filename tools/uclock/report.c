@@ -1,8 +1,11 @@
 /*
  * uclock with no command: the report a newcomer wants.  What this machine
  * is, which path each clock call takes here, what each way of reading the
- * time costs, and what to do about it.
+ * time costs, and what to do about it; as text or, with --json, one JSON
+ * object.  Everything is measured first, then written one way or the other.
  */
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +29,50 @@ static int vdso_capable(const char *clocksource)
 struct cost {
 	const char *method;
 	double ns;       /* median per call, 0 if not available */
+};
+
+/* The methods the report compares; the indexes name them below. */
+enum { RDTSC, SYSCALL, VDSO, LIBC_GTOD, UCLOCK, UCLOCK_FAST, COSTS };
+static const char *const compared[COSTS] = {
+	"counter rdtsc",
+	"syscall clock_gettime(MONOTONIC)",
+	"vdso clock_gettime(MONOTONIC)",
+	"libc gettimeofday (vdso or syscall)",
+	"uclock_gettime(MONOTONIC)",
+	"uclock_mono_ns()",
+};
+
+/* uclock's clocks against the kernel's: uclock - kernel, bracketed. */
+enum { OFFSET_READS = 4001, OFFSET_CLOCKS = 5 };
+static const struct {
+	clockid_t id;
+	const char *name;
+} offset_clocks[OFFSET_CLOCKS] = {
+	{CLOCK_REALTIME, "CLOCK_REALTIME"},
+	{CLOCK_MONOTONIC, "CLOCK_MONOTONIC"},
+	{CLOCK_MONOTONIC_RAW, "CLOCK_MONOTONIC_RAW"},
+	{CLOCK_BOOTTIME, "CLOCK_BOOTTIME"},
+	{CLOCK_TAI, "CLOCK_TAI"},
+};
+
+struct offset {
+	int64_t median_ns, p1_ns, p99_ns;
+};
+
+/* Paragraphs of the verdict or the advice: '\n' where the text breaks
+ * its lines; JSON has each paragraph as one string. */
+struct prose {
+	int n;
+	char text[4][512];
+};
+
+struct report {
+	struct platform p;
+	struct uclock_stat st;
+	struct cost costs[COSTS];
+	int vdso_user;        /* measured: the vDSO answers in user space */
+	struct prose verdict, advice;
+	struct offset offsets[OFFSET_CLOCKS];
 };
 
 /* Median per-call cost over interleaved rounds, a quick look. */
@@ -68,7 +115,123 @@ static void measure(struct cost *costs, int n, double seconds)
 	}
 }
 
-static void platform_summary(const struct platform *p)
+/* A vDSO that costs like a system call is making one: measured, not
+ * assumed. */
+static int vdso_in_user_space(const struct report *r)
+{
+	double vdso_ns = r->costs[VDSO].ns, syscall_ns = r->costs[SYSCALL].ns;
+
+	return r->p.vdso_mapped && vdso_ns > 0 && vdso_ns < syscall_ns / 2;
+}
+
+/* "tsc" among the kernel's clocksources, but not the one in use. */
+static int tsc_available(const struct platform *p)
+{
+	char list[sizeof(p->clocksources) + 2];
+
+	snprintf(list, sizeof(list), " %s ", p->clocksources);
+	return strcmp(p->clocksource, "tsc") != 0 && strstr(list, " tsc ") != NULL;
+}
+
+static void say(struct prose *prose, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(struct prose *prose, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prose->n >= (int)(sizeof(prose->text) / sizeof(prose->text[0])))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(prose->text[prose->n++], sizeof(prose->text[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void judge(struct report *r)
+{
+	const struct platform *p = &r->p;
+	const struct uclock_stat *st = &r->st;
+	double vdso_ns = r->costs[VDSO].ns, syscall_ns = r->costs[SYSCALL].ns;
+	double uclock_ns = r->costs[UCLOCK].ns, fast_ns = r->costs[UCLOCK_FAST].ns;
+	int vdso_user = r->vdso_user, tsc = st->source == UCLOCK_SOURCE_TSC;
+
+	if (!vdso_user)
+		say(&r->verdict, "The clocksource is %s: every clock_gettime and gettimeofday\n"
+			"enters the kernel (%.0f ns a call).",
+		    p->clocksource[0] ? p->clocksource : "not readable from user space",
+		    syscall_ns);
+	else
+		say(&r->verdict, "The vDSO serves clock_gettime in user space (%.1f ns a call;\n"
+			"a system call would cost %.0f ns).", vdso_ns, syscall_ns);
+	if (tsc)
+		say(&r->verdict, "uclock serves time from the TSC in user space: uclock_gettime\n"
+			"%.1f ns (%.2fx the %s), uclock_mono_ns() %.1f ns.\n"
+			"Trusted because: %s.",
+		    uclock_ns, uclock_ns / (vdso_user ? vdso_ns : syscall_ns),
+		    vdso_user ? "vDSO" : "system call", fast_ns, st->reason);
+	else
+		say(&r->verdict, "uclock passes through to the kernel: %s.", st->reason);
+
+	if (!vdso_user && tsc)
+		say(&r->advice, "Use uclock (or 'uclock run' for programs you cannot rebuild): it\n"
+			"reads the TSC where the kernel makes a system call.");
+	else if (!vdso_user && strstr(st->reason, "run uclockd"))
+		say(&r->advice, "Start uclockd: it checks the TSC across every CPU, and where it is\n"
+			"in step, uclock serves time from it in every process.");
+	else if (!vdso_user)
+		say(&r->advice, "No trusted counter: clock calls stay system calls here; call the\n"
+			"clock less often, or use the *_COARSE clocks where a tick will do.");
+	else if (tsc)
+		say(&r->advice, "Clock calls are already cheap here; uclock_mono_ns() and\n"
+			"uclock_real_ns() are the fastest way to read the time.");
+	else
+		say(&r->advice, "The vDSO is as good as it gets on this machine.");
+	if (tsc_available(p) && (!vdso_user || tsc))
+		say(&r->advice, "The kernel still lists tsc: switching its clocksource to it makes\n"
+			"every program's clock calls cheap (as root: echo tsc >\n"
+			"/sys/devices/system/clocksource/clocksource0/current_clocksource,\n"
+			"or clocksource=tsc on the kernel's command line).");
+}
+
+static void measure_offsets(struct offset *out)
+{
+	static int64_t err[OFFSET_READS];
+
+	for (int c = 0; c < OFFSET_CLOCKS; c++) {
+		clockid_t id = offset_clocks[c].id;
+
+		for (int i = 0; i < OFFSET_READS; i++) {
+			struct timespec u;
+			int64_t before = clock_ns(id);
+
+			uclock_gettime(id, &u);
+			err[i] = timespec_ns(&u) - (before / 2 + clock_ns(id) / 2);
+		}
+		qsort(err, OFFSET_READS, sizeof(err[0]), compare_i64);
+		out[c].median_ns = err[OFFSET_READS / 2];
+		out[c].p1_ns = err[OFFSET_READS / 100];
+		out[c].p99_ns = err[OFFSET_READS - 1 - OFFSET_READS / 100];
+	}
+}
+
+/* Reading the clock as a program would, past warm-up (50 ms at least). */
+static void gather(struct report *r)
+{
+	r->st.size = sizeof(r->st);
+	for (int i = 0; i < COSTS; i++)
+		r->costs[i].method = compared[i];
+	platform_read(&r->p);
+	warm_up();
+	uclock_stat(&r->st);
+	measure(r->costs, COSTS, 0.3);
+	r->vdso_user = vdso_in_user_space(r);
+	judge(r);
+	measure_offsets(r->offsets);
+}
+
+/* ---- text ---- */
+
+static void text_platform(const struct platform *p)
 {
 	printf("This machine\n");
 	printf("  kernel        Linux %s\n", p->kernel_release);
@@ -87,31 +250,29 @@ static void platform_summary(const struct platform *p)
 	       p->vdso_mapped ? "mapped" : "not mapped", p->vsyscall);
 }
 
-static void paths(const struct platform *p, const struct uclock_stat *st,
-		  double vdso_ns, double syscall_ns)
+static void text_paths(const struct report *r)
 {
-	/* Measured, not assumed: a vDSO that costs like a system call is
-	 * making one. */
-	int vdso_user = p->vdso_mapped && vdso_ns > 0 && vdso_ns < syscall_ns / 2;
+	const struct platform *p = &r->p;
 
 	printf("\nWhich path each call takes here\n");
 	printf("  clock_gettime, gettimeofday   %s\n",
-	       vdso_user ? "vDSO, in user space" : "a system call every time");
+	       r->vdso_user ? "vDSO, in user space" : "a system call every time");
 	printf("  *_COARSE clocks, time()        %s\n",
 	       p->vdso_mapped ? "vDSO, in user space (the last tick)" : "a system call");
 	printf("  uclock                        %s\n",
-	       st->source == UCLOCK_SOURCE_TSC
+	       r->st.source == UCLOCK_SOURCE_TSC
 		       ? "user space, from the TSC"
-		       : vdso_user ? "passes through to the vDSO" : "passes through to the kernel");
+		       : r->vdso_user ? "passes through to the vDSO"
+				      : "passes through to the kernel");
 	if (p->clocksource[0])
 		printf("  (the kernel's clocksource %s %s be read from user space)\n",
 		       p->clocksource, vdso_capable(p->clocksource) ? "can" : "cannot");
 }
 
-static void costs_table(const struct cost *c, int n)
+static void text_costs(const struct cost *c)
 {
 	printf("\nCost per call (median, quick look; 'uclock bench' for more)\n");
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < COSTS; i++) {
 		if (c[i].ns > 0)
 			printf("  %-36s %8.1f ns\n", c[i].method, c[i].ns);
 		else
@@ -119,93 +280,25 @@ static void costs_table(const struct cost *c, int n)
 	}
 }
 
-/* "tsc" among the kernel's clocksources, but not the one in use. */
-static int tsc_available(const struct platform *p)
+/* Each line of each paragraph indented by two spaces. */
+static void text_prose(const char *title, const struct prose *prose)
 {
-	char list[sizeof(p->clocksources) + 2];
+	printf("\n%s\n", title);
+	for (int i = 0; i < prose->n; i++) {
+		const char *line = prose->text[i];
 
-	snprintf(list, sizeof(list), " %s ", p->clocksources);
-	return strcmp(p->clocksource, "tsc") != 0 && strstr(list, " tsc ") != NULL;
-}
+		for (;;) {
+			size_t len = strcspn(line, "\n");
 
-static void advice(const struct platform *p, const struct uclock_stat *st,
-		   double vdso_ns, double syscall_ns, double uclock_ns, double fast_ns)
-{
-	int vdso_user = p->vdso_mapped && vdso_ns > 0 && vdso_ns < syscall_ns / 2;
-	int tsc = st->source == UCLOCK_SOURCE_TSC;
-
-	printf("\nVerdict\n");
-	if (!vdso_user)
-		printf("  The clocksource is %s: every clock_gettime and gettimeofday\n"
-		       "  enters the kernel (%.0f ns a call).\n",
-		       p->clocksource[0] ? p->clocksource : "not readable from user space",
-		       syscall_ns);
-	else
-		printf("  The vDSO serves clock_gettime in user space (%.1f ns a call;\n"
-		       "  a system call would cost %.0f ns).\n", vdso_ns, syscall_ns);
-	if (tsc)
-		printf("  uclock serves time from the TSC in user space: uclock_gettime\n"
-		       "  %.1f ns (%.2fx the %s), uclock_mono_ns() %.1f ns.\n"
-		       "  Trusted because: %s.\n",
-		       uclock_ns, uclock_ns / (vdso_user ? vdso_ns : syscall_ns),
-		       vdso_user ? "vDSO" : "system call", fast_ns, st->reason);
-	else
-		printf("  uclock passes through to the kernel: %s.\n", st->reason);
-
-	printf("\nAdvice\n");
-	if (!vdso_user && tsc)
-		printf("  Use uclock (or 'uclock run' for programs you cannot rebuild): it\n"
-		       "  reads the TSC where the kernel makes a system call.\n");
-	else if (!vdso_user && strstr(st->reason, "run uclockd"))
-		printf("  Start uclockd: it checks the TSC across every CPU, and where it is\n"
-		       "  in step, uclock serves time from it in every process.\n");
-	else if (!vdso_user)
-		printf("  No trusted counter: clock calls stay system calls here; call the\n"
-		       "  clock less often, or use the *_COARSE clocks where a tick will do.\n");
-	else if (tsc)
-		printf("  Clock calls are already cheap here; uclock_mono_ns() and\n"
-		       "  uclock_real_ns() are the fastest way to read the time.\n");
-	else
-		printf("  The vDSO is as good as it gets on this machine.\n");
-	if (tsc_available(p) && (!vdso_user || tsc))
-		printf("  The kernel still lists tsc: switching its clocksource to it makes\n"
-		       "  every program's clock calls cheap (as root: echo tsc >\n"
-		       "  /sys/devices/system/clocksource/clocksource0/current_clocksource,\n"
-		       "  or clocksource=tsc on the kernel's command line).\n");
-}
-
-static void offsets(void)
-{
-	static const struct {
-		clockid_t id;
-		const char *name;
-	} clocks[] = {
-		{CLOCK_REALTIME, "CLOCK_REALTIME"},
-		{CLOCK_MONOTONIC, "CLOCK_MONOTONIC"},
-		{CLOCK_MONOTONIC_RAW, "CLOCK_MONOTONIC_RAW"},
-		{CLOCK_BOOTTIME, "CLOCK_BOOTTIME"},
-		{CLOCK_TAI, "CLOCK_TAI"},
-	};
-	enum { READS = 4001 };
-	static int64_t err[READS];
-
-	printf("\nuclock against the kernel (uclock - kernel, %d bracketed reads)\n", READS);
-	for (size_t c = 0; c < sizeof(clocks) / sizeof(clocks[0]); c++) {
-		for (int i = 0; i < READS; i++) {
-			struct timespec u;
-			int64_t before = clock_ns(clocks[c].id);
-
-			uclock_gettime(clocks[c].id, &u);
-			err[i] = timespec_ns(&u) - (before / 2 + clock_ns(clocks[c].id) / 2);
+			printf("  %.*s\n", (int)len, line);
+			if (!line[len])
+				break;
+			line += len + 1;
 		}
-		qsort(err, READS, sizeof(err[0]), compare_i64);
-		printf("  %-20s median %+4lld ns, 1st..99th percentile %+lld..%+lld ns\n",
-		       clocks[c].name, (long long)err[READS / 2], (long long)err[READS / 100],
-		       (long long)err[READS - 1 - READS / 100]);
 	}
 }
 
-static void status(const struct uclock_stat *st)
+static void text_status(const struct uclock_stat *st)
 {
 	printf("\nuclock %s\n", UCLOCK_VERSION_STRING);
 	printf("  source        %s (%s)\n", st->source_name, st->reason);
@@ -221,33 +314,130 @@ static void status(const struct uclock_stat *st)
 		       st->rate_correction_ppm, st->kernel_rate_ppm);
 }
 
-/* Reading the clock as a program would, past warm-up (50 ms at least). */
+static void text_offsets(const struct offset *o)
+{
+	printf("\nuclock against the kernel (uclock - kernel, %d bracketed reads)\n",
+	       OFFSET_READS);
+	for (int c = 0; c < OFFSET_CLOCKS; c++)
+		printf("  %-20s median %+4lld ns, 1st..99th percentile %+lld..%+lld ns\n",
+		       offset_clocks[c].name, (long long)o[c].median_ns,
+		       (long long)o[c].p1_ns, (long long)o[c].p99_ns);
+}
+
+static void text(const struct report *r)
+{
+	text_platform(&r->p);
+	text_paths(r);
+	text_costs(r->costs);
+	text_prose("Verdict", &r->verdict);
+	text_prose("Advice", &r->advice);
+	text_status(&r->st);
+	text_offsets(r->offsets);
+}
+
+/* ---- JSON ---- */
+
+static void json_paths(struct json *j, const struct report *r)
+{
+	const struct platform *p = &r->p;
+
+	json_object(j, "paths");
+	json_string(j, "clock_gettime", r->vdso_user ? "vdso" : "syscall");
+	json_string(j, "coarse", p->vdso_mapped ? "vdso" : "syscall");
+	json_string(j, "uclock", r->st.source == UCLOCK_SOURCE_TSC ? "tsc"
+				 : r->vdso_user ? "vdso" : "syscall");
+	if (p->clocksource[0])
+		json_bool(j, "clocksource_user_readable", vdso_capable(p->clocksource));
+	else
+		json_null(j, "clocksource_user_readable");
+	json_end(j);
+}
+
+static void json_costs(struct json *j, const struct cost *c)
+{
+	json_array(j, "costs");
+	for (int i = 0; i < COSTS; i++) {
+		json_object(j, NULL);
+		json_string(j, "name", c[i].method);
+		if (c[i].ns > 0)
+			json_double(j, "median_ns", c[i].ns);
+		else
+			json_null(j, "median_ns");
+		json_end(j);
+	}
+	json_end(j);
+}
+
+/* A paragraph as one line: its line breaks are spaces. */
+static void json_prose(struct json *j, const char *key, const struct prose *prose)
+{
+	json_array(j, key);
+	for (int i = 0; i < prose->n; i++) {
+		char line[sizeof(prose->text[0])];
+
+		snprintf(line, sizeof(line), "%s", prose->text[i]);
+		for (char *c = line; (c = strchr(c, '\n')); c++)
+			*c = ' ';
+		json_string(j, NULL, line);
+	}
+	json_end(j);
+}
+
+static void json_offsets(struct json *j, const struct offset *o)
+{
+	json_object(j, "offsets");
+	json_int(j, "reads", OFFSET_READS);
+	json_array(j, "clocks");
+	for (int c = 0; c < OFFSET_CLOCKS; c++) {
+		json_object(j, NULL);
+		json_string(j, "name", offset_clocks[c].name);
+		json_int(j, "median_ns", o[c].median_ns);
+		json_int(j, "p1_ns", o[c].p1_ns);
+		json_int(j, "p99_ns", o[c].p99_ns);
+		json_end(j);
+	}
+	json_end(j);
+	json_end(j);
+}
+
+static int json(const struct report *r)
+{
+	struct json *j = json_open(stdout);
+
+	if (!j)
+		return 1;
+	json_platform(j, &r->p);
+	json_paths(j, r);
+	json_costs(j, r->costs);
+	json_prose(j, "verdict", &r->verdict);
+	json_prose(j, "advice", &r->advice);
+	json_uclock(j, &r->st);
+	json_offsets(j, r->offsets);
+	json_close(j);
+	return 0;
+}
+
+/* argv[0] is "uclock": main() sends here what starts with an option. */
 int cmd_report(int argc, char **argv)
 {
-	struct cost costs[] = {
-		{"counter rdtsc", 0},
-		{"syscall clock_gettime(MONOTONIC)", 0},
-		{"vdso clock_gettime(MONOTONIC)", 0},
-		{"libc gettimeofday (vdso or syscall)", 0},
-		{"uclock_gettime(MONOTONIC)", 0},
-		{"uclock_mono_ns()", 0},
+	static const struct option options[] = {
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
 	};
-	enum { N = sizeof(costs) / sizeof(costs[0]) };
-	struct uclock_stat st = {.size = sizeof(st)};
-	struct platform p;
+	static struct report r;
+	int as_json = 0, c;
 
-	if (argc > 1)
-		return usage_error(NULL, "unknown option '%s'", argv[1]);
-	platform_read(&p);
-	warm_up();
-	uclock_stat(&st);
-	measure(costs, N, 0.3);
-
-	platform_summary(&p);
-	paths(&p, &st, costs[2].ns, costs[1].ns);
-	costs_table(costs, N);
-	advice(&p, &st, costs[2].ns, costs[1].ns, costs[4].ns, costs[5].ns);
-	status(&st);
-	offsets();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c != 'j')
+			return option_error(NULL, c, argv);
+		as_json = 1;
+	}
+	if (optind < argc)
+		return usage_error(NULL, "unexpected argument '%s'", argv[optind]);
+	gather(&r);
+	if (as_json)
+		return json(&r);
+	text(&r);
 	return 0;
 }

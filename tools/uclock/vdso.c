@@ -19,6 +19,7 @@ struct vdso {
 	const void *image;
 	size_t size;
 	struct uclock_elf elf;
+	int readable;       /* elf holds the image's symbols */
 };
 
 /* STT_* and STB_* as readelf spells them; numbers for the rest. */
@@ -81,6 +82,7 @@ static void text(const struct vdso *v)
 	}
 }
 
+/* Symbols null when there is no image, or none this reader accepts. */
 static int json(const struct vdso *v)
 {
 	struct json *j = json_open(stdout);
@@ -90,22 +92,31 @@ static int json(const struct vdso *v)
 
 	if (!j)
 		return 1;
-	json_object(j, NULL);
 	json_bool(j, "mapped", v->image != NULL);
-	json_uint(j, "size", v->size);
+	if (v->image) {
+		json_address(j, "address", (uintptr_t)v->image);
+		json_uint(j, "size_bytes", v->size);
+	} else {
+		json_null(j, "address");
+		json_null(j, "size_bytes");
+	}
+	if (!v->readable) {
+		json_null(j, "symbols");
+		json_close(j);
+		return 0;
+	}
 	json_array(j, "symbols");
 	while (next_symbol(v, &i, &sym)) {
 		json_object(j, NULL);
 		json_string(j, "name", sym.name);
 		json_string(j, "version", sym.version);
-		json_uint(j, "value", sym.value);
-		json_uint(j, "size", sym.size);
+		json_bool(j, "hidden_version", sym.hidden_version);
+		json_address(j, "address", sym.value);
+		json_uint(j, "size_bytes", sym.size);
 		json_string(j, "type", type_name(sym.type, tbuf, sizeof(tbuf)));
 		json_string(j, "bind", bind_name(sym.bind, bbuf, sizeof(bbuf)));
 		json_end(j);
 	}
-	json_end(j);
-	json_end(j);
 	json_close(j);
 	return 0;
 }
@@ -179,12 +190,15 @@ static int run(const char *dump_path, int as_json)
 		printf("wrote the vDSO image (%zu bytes) to %s\n", v.size, dump_path);
 		return 0;
 	}
-	if (uclock__elf_open(&v.elf, v.image, v.size) != 0) {
+	v.readable = uclock__elf_open(&v.elf, v.image, v.size) == 0;
+	if (!v.readable)
 		fprintf(stderr, "uclock vdso: the vDSO image is not an ELF file "
 				"this reader accepts\n");
-		return 1;
-	}
-	return as_json ? json(&v) : (text(&v), 0);
+	if (as_json)
+		json(&v);
+	else if (v.readable)
+		text(&v);
+	return v.readable ? 0 : 1;
 }
 
 int cmd_vdso(int argc, char **argv)

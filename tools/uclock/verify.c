@@ -293,17 +293,26 @@ static void print_json(const struct verdict *v, double seconds)
 {
 	struct json *j = json_open(stdout);
 
-	json_object(j, NULL);
+	if (!j)
+		return;
 	json_double(j, "duration_s", seconds);
 	json_bool(j, "passed", v->passed);
 	json_array(j, "clocks");
 	for (size_t i = 0; i < SERVED; i++) {
+		const struct bracket_result *c = &v->clocks[i];
+
 		json_object(j, NULL);
 		json_string(j, "name", served[i].name);
-		json_int(j, "readings", v->clocks[i].readings);
-		json_int(j, "outside", v->clocks[i].outside);
-		json_int(j, "worst_ns", v->clocks[i].worst_ns);
-		json_int(j, "p999_ns", v->clocks[i].p999_ns);
+		json_int(j, "readings", c->readings);
+		json_int(j, "outside", c->outside);
+		/* No readings: nothing known of how far they are. */
+		if (c->readings) {
+			json_int(j, "worst_ns", c->worst_ns);
+			json_int(j, "p999_ns", c->p999_ns);
+		} else {
+			json_null(j, "worst_ns");
+			json_null(j, "p999_ns");
+		}
 		json_end(j);
 	}
 	json_end(j);
@@ -320,7 +329,6 @@ static void print_json(const struct verdict *v, double seconds)
 	json_object(j, "monotonic");
 	json_int(j, "readings", v->warp.readings);
 	json_int(j, "backward", v->warp.own_backward);
-	json_end(j);
 	json_end(j);
 	json_close(j);
 }
