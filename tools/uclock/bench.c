@@ -200,8 +200,9 @@ static int grow(struct bench *b)
 	return 0;
 }
 
-/* One batch of every available method in turn, until the time is up. */
-static int run_rounds(struct bench *b, double duration)
+/* One batch of every available method in turn, until the time is up;
+ * the rounds are 'share' of the whole run, for the progress shown. */
+static int run_rounds(struct bench *b, double duration, double share)
 {
 	int64_t start = clock_ns(CLOCK_MONOTONIC), now;
 
@@ -219,6 +220,8 @@ static int run_rounds(struct bench *b, double duration)
 		}
 		b->rounds++;
 		now = clock_ns(CLOCK_MONOTONIC);
+		progress(share * (double)(now - start) / (duration * 1e9),
+			 "interleaved rounds of every method");
 	} while ((double)(now - start) < duration * 1e9);
 	b->seconds = (double)(now - start) / 1e9;
 	return 0;
@@ -453,16 +456,46 @@ static int thread_steps(int n)
 	return steps;
 }
 
+/* How long each step of the scaling runs. */
+static int64_t step_ns(const struct options *o)
+{
+	int64_t span = (int64_t)(o->duration * 1e9 /
+				 (SCALED * thread_steps((int)o->threads)));
+
+	return span < STEP_MIN_NS ? STEP_MIN_NS : span;
+}
+
+/* The share of the whole run the interleaved rounds take. */
+static double rounds_share(const struct options *o)
+{
+	double scaling_s;
+
+	if (!o->scaling)
+		return 1.0;
+	scaling_s = (double)(SCALED * thread_steps((int)o->threads)) *
+		    (double)step_ns(o) / 1e9;
+	return o->duration / (o->duration + scaling_s);
+}
+
+static void step_progress(const struct options *o, int step, const struct result *r,
+			  int k)
+{
+	double share = rounds_share(o);
+	int steps = SCALED * thread_steps((int)o->threads);
+	char what[64];
+
+	snprintf(what, sizeof(what), "%s on %d thread%s", r->m->name, k,
+		 k == 1 ? "" : "s");
+	progress(share + (1 - share) * step / steps, what);
+}
+
 /* Fills s[] (room for SCALED * thread_steps(n)); the count, or -1. */
 static int scale(const struct bench *b, const struct options *o, struct scaling *s)
 {
 	struct cpus cpus;
-	int n = (int)o->threads, count = 0;
-	int64_t span = (int64_t)(o->duration * 1e9 / (SCALED * thread_steps(n)));
+	int n = (int)o->threads, count = 0, step = 0;
 
 	allowed_cpus(&cpus);
-	if (span < STEP_MIN_NS)
-		span = STEP_MIN_NS;
 	for (int i = 0; i < SCALED; i++) {
 		const struct result *r = result_named(b, scaled_methods[i]);
 		int first = count;
@@ -470,7 +503,8 @@ static int scale(const struct bench *b, const struct options *o, struct scaling 
 		if (!r)
 			continue;
 		for (int k = 1;; k = next_threads(k, n)) {
-			if (run_step(r, k, span, &cpus, &s[count]))
+			step_progress(o, step++, r, k);
+			if (run_step(r, k, step_ns(o), &cpus, &s[count]))
 				return -1;
 			s[count].efficiency = s[count].calls_per_s /
 					      (k * s[first].calls_per_s);
@@ -479,6 +513,7 @@ static int scale(const struct bench *b, const struct options *o, struct scaling 
 				break;
 		}
 	}
+	progress(1.0, "");
 	return count;
 }
 
@@ -627,10 +662,13 @@ int cmd_bench(int argc, char **argv)
 	}
 	warm_up();
 	uclock_stat(&st);
-	if (prepare(&b) || run_rounds(&b, o.duration)) {
+	if (prepare(&b) || run_rounds(&b, o.duration, rounds_share(&o))) {
+		progress(1.0, "");
 		bench_free(&b);
 		return fail("out of memory");
 	}
+	if (!o.scaling || !o.json)
+		progress(1.0, "");
 	summarize(&b);
 	struct uclock_stat after = {.size = sizeof(after)};
 	uclock_stat(&after);

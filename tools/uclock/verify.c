@@ -58,24 +58,6 @@ static int64_t uclock_reading(clockid_t id)
 	return timespec_ns(&ts) + inject_ns;
 }
 
-/* A terminal shows progress; a pipe does not. */
-static void progress(double done, const char *what)
-{
-	static int tty = -1;
-	int width = 30, filled = (int)(done * width);
-
-	if (tty < 0)
-		tty = isatty(STDERR_FILENO);
-	if (!tty)
-		return;
-	fprintf(stderr, "\r[%.*s%*s] %3d%% %-28s", filled,
-		"##############################", width - filled, "", (int)(done * 100),
-		what);
-	if (done >= 1.0)
-		fprintf(stderr, "\r%*s\r", width + 40, "");
-	fflush(stderr);
-}
-
 static void check_brackets(const struct served *c, double seconds,
 			   struct bracket_result *r)
 {
