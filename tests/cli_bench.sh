@@ -4,7 +4,8 @@
 #    ratio_to_vdso; the key methods ran, at a finite positive cost; the vDSO
 #    reference is 1.0x itself; unavailable methods say why;
 #  - --threads 2 adds a "threads" array with steps on 1 and 2 threads;
-#  - the table prints; bad usage exits 2 and --help 0.
+#  - the table prints; --quick measures for half a second or more; bad
+#    usage exits 2 and --help 0.
 # Exit 0 pass, 1 fail, 77 skip (no python3 to read the JSON; the rest ran).
 #
 # -e is off on purpose: every command's status is checked explicitly, so
@@ -57,6 +58,13 @@ expect 2 bench --bogus
 expect 2 bench -x
 if expect 0 bench --help && ! grep -q -- '--duration' "$tmp/out"; then
 	fail "bench --help does not describe --duration"
+fi
+
+# Half a second at least (the rounds end once it is past; never a bound
+# from above: this machine may be busy).
+if expect 0 bench --quick &&
+	! grep -q '^uclock bench: [0-9]* rounds in \(0\.[5-9]\|[1-9]\)' "$tmp/out"; then
+	fail "bench --quick does not measure for half a second: $(head -n 1 "$tmp/out")"
 fi
 
 if expect 0 bench --duration 0.1; then

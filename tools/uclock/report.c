@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "measure.h"
 #include "methods.h"
 #include "platform.h"
 #include "uclock.h"
@@ -21,51 +22,6 @@ static int vdso_capable(const char *clocksource)
 		if (!strcmp(clocksource, capable[i]))
 			return 1;
 	return 0;
-}
-
-struct cost {
-	const char *method;
-	double ns;       /* median per call, 0 if not available */
-};
-
-/* Median per-call cost over interleaved rounds, a quick look. */
-static void measure(struct cost *costs, int n, double seconds)
-{
-	enum { ROUNDS = 15 };
-	double samples[16][ROUNDS];
-	const struct method *m[16];
-	long batch[16];
-
-	for (int i = 0; i < n; i++) {
-		const char *why;
-
-		m[i] = method_find(costs[i].method);
-		costs[i].ns = 0;
-		if (!m[i] || !method_available(m[i], &why)) {
-			m[i] = NULL;
-			continue;
-		}
-		int64_t t0 = clock_ns(CLOCK_MONOTONIC);
-		m[i]->run(100);
-		double per = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 100;
-		batch[i] = (long)(seconds * 1e9 / ROUNDS / n / (per > 1 ? per : 1));
-		if (batch[i] < 10)
-			batch[i] = 10;
-	}
-	for (int r = 0; r < ROUNDS; r++)
-		for (int i = 0; i < n; i++) {
-			if (!m[i])
-				continue;
-			int64_t t0 = clock_ns(CLOCK_MONOTONIC);
-			m[i]->run(batch[i]);
-			samples[i][r] = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / batch[i];
-		}
-	for (int i = 0; i < n; i++) {
-		if (!m[i])
-			continue;
-		qsort(samples[i], ROUNDS, sizeof(double), compare_double);
-		costs[i].ns = samples[i][ROUNDS / 2];
-	}
 }
 
 static void platform_summary(const struct platform *p)
@@ -108,14 +64,35 @@ static void paths(const struct platform *p, const struct uclock_stat *st,
 		       p->clocksource, vdso_capable(p->clocksource) ? "can" : "cannot");
 }
 
-static void costs_table(const struct cost *c, int n)
+/* What the report measures, with the engine uclock bench uses. */
+static const char *const report_methods[] = {
+	"counter rdtsc",
+	"syscall clock_gettime(MONOTONIC)",
+	"vdso clock_gettime(MONOTONIC)",
+	"libc gettimeofday (vdso or syscall)",
+	"uclock_gettime(MONOTONIC)",
+	"uclock_mono_ns()",
+	NULL,
+};
+
+/* Median per call; 0 if not measured here. */
+static double median_of(const struct costs *c, const char *name)
+{
+	const struct cost *x = cost_of(c, name);
+
+	return x ? x->median : 0;
+}
+
+static void costs_table(const struct costs *c)
 {
 	printf("\nCost per call (median, quick look; 'uclock bench' for more)\n");
-	for (int i = 0; i < n; i++) {
-		if (c[i].ns > 0)
-			printf("  %-36s %8.1f ns\n", c[i].method, c[i].ns);
+	for (int i = 0; report_methods[i]; i++) {
+		double ns = median_of(c, report_methods[i]);
+
+		if (ns > 0)
+			printf("  %-36s %8.1f ns\n", report_methods[i], ns);
 		else
-			printf("  %-36s %11s\n", c[i].method, "n/a");
+			printf("  %-36s %11s\n", report_methods[i], "n/a");
 	}
 }
 
@@ -224,29 +201,29 @@ static void status(const struct uclock_stat *st)
 /* Reading the clock as a program would, past warm-up (50 ms at least). */
 int cmd_report(int argc, char **argv)
 {
-	struct cost costs[] = {
-		{"counter rdtsc", 0},
-		{"syscall clock_gettime(MONOTONIC)", 0},
-		{"vdso clock_gettime(MONOTONIC)", 0},
-		{"libc gettimeofday (vdso or syscall)", 0},
-		{"uclock_gettime(MONOTONIC)", 0},
-		{"uclock_mono_ns()", 0},
-	};
-	enum { N = sizeof(costs) / sizeof(costs[0]) };
 	struct uclock_stat st = {.size = sizeof(st)};
 	struct platform p;
+	struct costs c;
 
 	if (argc > 1)
 		return usage_error(NULL, "unknown option '%s'", argv[1]);
 	platform_read(&p);
 	warm_up();
 	uclock_stat(&st);
-	measure(costs, N, 0.3);
+	if (costs_measure(&c, report_methods, 0.3, 0)) {
+		costs_free(&c);
+		fprintf(stderr, "uclock: out of memory\n");
+		return 1;
+	}
+	double vdso = median_of(&c, "vdso clock_gettime(MONOTONIC)");
+	double sys = median_of(&c, "syscall clock_gettime(MONOTONIC)");
 
 	platform_summary(&p);
-	paths(&p, &st, costs[2].ns, costs[1].ns);
-	costs_table(costs, N);
-	advice(&p, &st, costs[2].ns, costs[1].ns, costs[4].ns, costs[5].ns);
+	paths(&p, &st, vdso, sys);
+	costs_table(&c);
+	advice(&p, &st, vdso, sys, median_of(&c, "uclock_gettime(MONOTONIC)"),
+	       median_of(&c, "uclock_mono_ns()"));
+	costs_free(&c);
 	status(&st);
 	offsets();
 	return 0;
