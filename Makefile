@@ -73,6 +73,7 @@ help:
 	@echo 'Variables:'
 	@echo '  CC, CFLAGS, LDFLAGS, BUILD (build directory, default build),'
 	@echo '  SANITIZE (address,undefined or thread), WERROR=1, TESTS,'
+	@echo '  BENCH_ARGS (options of uclock bench for make bench: --quick...),'
 	@echo '  PREFIX (/usr/local), LIBDIR, INCLUDEDIR, BINDIR, SBINDIR, MANDIR,'
 	@echo '  UNITDIR, PRELOADDIR (default LIBDIR), COMPLETIONDIR, DESTDIR'
 
@@ -160,11 +161,10 @@ test: all $(TEST_BIN) $(HELPER_BIN)
 run: $(CLI)
 	$(CLI)
 
-$(BUILD)/bench: bench/bench.c $(STATIC)
-	$(CC) $(ALL_CFLAGS) -O2 $< -o $@ $(STATIC) $(SAN_LDFLAGS) $(LDFLAGS) $(LIBS) -lm
-
-bench: $(BUILD)/bench
-	$(BUILD)/bench $(BENCH_ARGS)
+# uclock bench is the one measurement engine: BENCH_ARGS are its options
+# (--quick, --duration S, --threads N, --json).
+bench: all
+	$(CLI) bench $(BENCH_ARGS)
 
 # Readers on uclockd's page against in-process readers.
 bench-shared: all

@@ -5,7 +5,8 @@
 #    reference is 1.0x itself; unavailable methods give a reason;
 #  - --threads 2 fills the "scaling" array with steps on 1 and 2 threads
 #    (null without --threads);
-#  - the table prints; bad usage exits 2 and --help 0.
+#  - the table prints; --quick measures for half a second or more; bad
+#    usage exits 2 and --help 0.
 # Exit 0 pass, 1 fail, 77 skip (no python3 to read the JSON; the rest ran).
 #
 # -e is off on purpose: every command's status is checked explicitly, so
@@ -58,6 +59,13 @@ expect 2 bench --bogus
 expect 2 bench -x
 if expect 0 bench --help && ! grep -q -- '--duration' "$tmp/out"; then
 	fail "bench --help does not describe --duration"
+fi
+
+# Half a second at least (the rounds end once it is past; never a bound
+# from above: this machine may be busy).
+if expect 0 bench --quick &&
+	! grep -q '^uclock bench: [0-9]* rounds in \(0\.[5-9]\|[1-9]\)' "$tmp/out"; then
+	fail "bench --quick does not measure for half a second: $(head -n 1 "$tmp/out")"
 fi
 
 if expect 0 bench --duration 0.1; then

@@ -85,7 +85,7 @@ else
 fi
 
 echo "== cost against the C library, here (figures, not a check)"
-UCLOCK_PAGE=off "$U" bench --duration 0.5 2>/dev/null | grep -E "vdso clock_gettime\(MONOTONIC\)|libc clock_gettime|uclock_gettime\(MONOTONIC\)|uclock_mono_ns" | sed 's/^/  /'
+UCLOCK_PAGE=off "$U" bench --duration 0.5 2>/dev/null | grep -E "vdso clock_gettime\(MONOTONIC\)|libc clock_gettime\(MONOTONIC\)|uclock_gettime\(MONOTONIC\)|uclock_mono_ns" | sed 's/^/  /'
 
 restore
 [ "$(cat "$CS/current_clocksource")" = "$original" ] && ok "the clocksource is $original again" ||

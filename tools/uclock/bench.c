@@ -1,15 +1,9 @@
 /*
  * uclock bench: the cost per call of every way to read time here (the
- * table methods[]), side by side in one process, and with --threads how the
- * key ones scale when many threads read the clock at once.
- *
- * Costs come from interleaved rounds: each round runs one batch of every
- * method in turn, so that frequency changes, interrupts and neighbours hit
- * all methods alike; a method's cost is the median over rounds.  Each batch
- * follows one untimed call of the same method: the cost measured is that of
- * a program calling steadily, not the once-per-idle-period update of a
- * uclock instance that the other methods' batches left idle for
- * milliseconds (the shim's own libuclock is read in its batch alone).
+ * table methods[]), measured by the one engine (measure.c: interleaved
+ * rounds in one process, ratios to the kernel's vDSO function in the same
+ * rounds), and with --threads how the key ones scale when many threads
+ * read the clock at once.  `make bench` runs it.
  */
 #include <getopt.h>
 #include <math.h>
@@ -19,14 +13,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "measure.h"
 #include "methods.h"
 #include "uclock.h"
 
-#define PROBE_CALLS 100          /* the batch timed to size the real ones */
-#define BATCH_NS 100000          /* one batch: about 100 us of calls */
-#define BATCH_MAX 10000000L
 #define STEP_MIN_NS 100000000    /* each threads step runs at least this */
 #define THREADS_MAX 256
+#define QUICK_S 0.5              /* --quick: seconds of rounds */
 
 struct options {
 	double duration;         /* seconds of interleaved rounds */
@@ -34,22 +27,6 @@ struct options {
 	int scaling;             /* --threads given */
 	int json;
 	int help;
-};
-
-/* One row of the table, in methods[] order. */
-struct result {
-	const struct method *m;
-	const struct result *reference;  /* NULL if not available */
-	const char *why;                 /* NULL when available */
-	long batch;                      /* calls per batch */
-	double *ns;                      /* per-call ns in each round */
-	double median, p99;
-};
-
-struct bench {
-	struct result *results;
-	int rounds, capacity;
-	double seconds;                  /* the rounds' elapsed time */
 };
 
 /* One step of the scaling: a method on k threads at once. */
@@ -71,17 +48,19 @@ static const char *const scaled_methods[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: uclock bench [--duration S] [--threads N] [--json]\n\n"
+		"usage: uclock bench [--duration S | --quick] [--threads N] [--json]\n\n"
 		"Cost per call (median and p99, ns) of every way to read time here,\n"
-		"measured side by side in interleaved rounds, with each one's ratio\n"
-		"to the vDSO call for the same clock.\n\n"
+		"measured side by side in interleaved rounds (each round ~%d us of\n"
+		"calls of every method in turn), with each one's ratio to the\n"
+		"kernel's vDSO function for the same clock in the same rounds.\n\n"
 		"  --duration S  seconds of measuring rounds (0.1..600, default 2)\n"
+		"  --quick       the same as --duration %.1f\n"
 		"  --threads N   then throughput of the key methods on 1, 2, 4, ...\n"
 		"                up to N pinned threads (1..%d)\n"
 		"  --json        one JSON object instead of the table\n"
 		"  -h, --help    this help\n\n"
 		"Exit status: 0 measured, 2 bad usage.\n",
-		THREADS_MAX);
+		MEASURE_BATCH_NS / 1000, QUICK_S, THREADS_MAX);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -89,6 +68,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {
 		{"duration", required_argument, NULL, 'd'},
 		{"threads", required_argument, NULL, 't'},
+		{"quick", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -110,6 +90,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 						   "not '%s'", THREADS_MAX, optarg);
 			o->scaling = 1;
 			break;
+		case 'q':
+			o->duration = QUICK_S;
+			break;
 		case 'j':
 			o->json = 1;
 			break;
@@ -125,151 +108,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* uclock calibrates its counter on first use: past that before measuring. */
-static int64_t time_calls(const struct method *m, long calls)
-{
-	int64_t start = clock_ns(CLOCK_MONOTONIC);
-
-	m->run(calls);
-	return clock_ns(CLOCK_MONOTONIC) - start;
-}
-
-/*
- * Calls per batch so that one batch takes about BATCH_NS: a system call
- * or the emulated vsyscall page gets far fewer calls than rdtsc.  The
- * probe is the best of three, so that an interrupt does not shrink it.
- */
-static long batch_size(const struct method *m)
-{
-	int64_t best = INT64_MAX;
-	double calls;
-
-	m->run(PROBE_CALLS); /* first calls: page faults, symbol lookups */
-	for (int i = 0; i < 3; i++) {
-		int64_t t = time_calls(m, PROBE_CALLS);
-
-		if (t < best)
-			best = t;
-	}
-	calls = (double)PROBE_CALLS * BATCH_NS / (double)(best > 0 ? best : 1);
-	if (calls < 1)
-		return 1;
-	return calls > BATCH_MAX ? BATCH_MAX : (long)calls;
-}
-
-static int prepare(struct bench *b)
-{
-	b->results = calloc((size_t)method_count, sizeof(*b->results));
-	if (!b->results)
-		return -1;
-	for (int i = 0; i < method_count; i++) {
-		struct result *r = &b->results[i];
-		const char *why;
-
-		r->m = &methods[i];
-		r->why = method_available(r->m, &why) ? NULL : why;
-	}
-	for (int i = 0; i < method_count; i++) {
-		struct result *r = &b->results[i];
-		const struct method *ref = method_find(r->m->reference);
-
-		if (ref && !b->results[ref - methods].why)
-			r->reference = &b->results[ref - methods];
-		if (!r->why)
-			r->batch = batch_size(r->m);
-	}
-	return 0;
-}
-
-static int grow(struct bench *b)
-{
-	int capacity = b->capacity ? 2 * b->capacity : 256;
-
-	for (int i = 0; i < method_count; i++) {
-		struct result *r = &b->results[i];
-		double *ns;
-
-		if (r->why)
-			continue;
-		ns = realloc(r->ns, (size_t)capacity * sizeof(*ns));
-		if (!ns)
-			return -1;
-		r->ns = ns;
-	}
-	b->capacity = capacity;
-	return 0;
-}
-
-/* One batch of every available method in turn, until the time is up. */
-static int run_rounds(struct bench *b, double duration)
-{
-	int64_t start = clock_ns(CLOCK_MONOTONIC), now;
-
-	do {
-		if (b->rounds == b->capacity && grow(b))
-			return -1;
-		for (int i = 0; i < method_count; i++) {
-			struct result *r = &b->results[i];
-
-			if (r->why)
-				continue;
-			r->m->run(1);
-			r->ns[b->rounds] = (double)time_calls(r->m, r->batch) /
-					   (double)r->batch;
-		}
-		b->rounds++;
-		now = clock_ns(CLOCK_MONOTONIC);
-	} while ((double)(now - start) < duration * 1e9);
-	b->seconds = (double)(now - start) / 1e9;
-	return 0;
-}
-
-static void summarize(struct bench *b)
-{
-	size_t n = (size_t)b->rounds;
-
-	for (int i = 0; i < method_count; i++) {
-		struct result *r = &b->results[i];
-
-		if (r->why)
-			continue;
-		qsort(r->ns, n, sizeof(double), compare_double);
-		r->median = r->ns[n / 2];
-		r->p99 = r->ns[(n * 99 + 99) / 100 - 1]; /* nearest rank */
-	}
-}
-
-static void bench_free(struct bench *b)
-{
-	for (int i = 0; b->results && i < method_count; i++)
-		free(b->results[i].ns);
-	free(b->results);
-}
-
-/* NAN when the method or its vDSO reference cannot run here. */
-static double ratio_to_vdso(const struct result *r)
-{
-	if (r->why || !r->reference)
-		return NAN;
-	return r->median / r->reference->median;
-}
-
-static const struct result *result_named(const struct bench *b, const char *name)
-{
-	const struct method *m = method_find(name);
-
-	if (!m || b->results[m - methods].why)
-		return NULL;
-	return &b->results[m - methods];
-}
-
-static double ratio_named(const struct bench *b, const char *name)
-{
-	const struct result *r = result_named(b, name);
-
-	return r ? ratio_to_vdso(r) : NAN;
-}
-
 static int name_width(void)
 {
 	int width = 6;
@@ -280,15 +118,15 @@ static int name_width(void)
 	return width;
 }
 
-static void print_table(const struct bench *b)
+static void print_table(const struct costs *b)
 {
 	int w = name_width();
 
 	printf("%-*s  %-8s  %10s  %10s  %7s\n", w, "method", "kind", "median",
 	       "p99", "vs vDSO");
 	for (int i = 0; i < method_count; i++) {
-		const struct result *r = &b->results[i];
-		double ratio = ratio_to_vdso(r);
+		const struct cost *r = &b->cost[i];
+		double ratio = cost_ratio(r);
 
 		printf("%-*s  %-8s  ", w, r->m->name, method_kind_name(r->m->kind));
 		if (r->why) {
@@ -301,25 +139,52 @@ static void print_table(const struct bench *b)
 		else
 			printf("%7s\n", "-");
 	}
-	printf("(median and 99th percentile over %d rounds of ~%d us batches; "
-	       "vs vDSO: median\n over the vDSO's call for the same clock)\n",
-	       b->rounds, BATCH_NS / 1000);
+	printf("(median and 99th percentile of each method's cost per call over %d\n"
+	       " rounds, each a ~%d us batch of every method in turn; vs vDSO: the\n"
+	       " median over that of the kernel's vDSO function for the same clock,\n"
+	       " called as a program calls it, in the same rounds)\n",
+	       b->rounds, MEASURE_BATCH_NS / 1000);
+}
+
+/* uclock against what programs call: the C library, and uclock's shim. */
+static void print_library_comparisons(const struct costs *b)
+{
+	const struct cost *coarse = cost_of(b, "uclock_gettime(MONOTONIC_COARSE)");
+	const struct cost *libc_coarse =
+		cost_of(b, "libc clock_gettime(MONOTONIC_COARSE) (vdso or syscall)");
+	const struct cost *shim = cost_of(b, "preload clock_gettime(MONOTONIC)");
+	const struct cost *raw = cost_of(b, "syscall clock_gettime(MONOTONIC)");
+	const struct cost *libc = cost_of(b, "libc clock_gettime(MONOTONIC) (vdso or syscall)");
+	const struct cost *mono = cost_of(b, "uclock_gettime(MONOTONIC)");
+
+	if (libc && raw && mono)
+		printf("uclock_gettime(MONOTONIC) is %.2fx the C library's clock_gettime and "
+		       "%.1fx faster than a system call\n", mono->median / libc->median,
+		       raw->median / mono->median);
+	if (isfinite(cost_ratio(coarse)) && libc_coarse)
+		printf("uclock_gettime(MONOTONIC_COARSE) is %.2fx the vDSO's function and "
+		       "%.2fx the C library's clock_gettime\n", cost_ratio(coarse),
+		       coarse->median / libc_coarse->median);
+	if (shim && raw)
+		printf("through libuclock-preload.so, clock_gettime(MONOTONIC) is %.2fx "
+		       "the vDSO and %.1fx faster than a system call\n",
+		       cost_ratio(shim), raw->median / shim->median);
 }
 
 /* The comparisons people ask for, when both sides could run. */
-static void print_verdicts(const struct bench *b)
+static void print_verdicts(const struct costs *b)
 {
-	double u_mono = ratio_named(b, "uclock_gettime(MONOTONIC)");
-	double u_ns = ratio_named(b, "uclock_mono_ns()");
-	double u_real = ratio_named(b, "uclock_gettime(REALTIME)");
-	double u_real_ns = ratio_named(b, "uclock_real_ns()");
-	double sys = ratio_named(b, "syscall clock_gettime(MONOTONIC)");
-	double vsys = ratio_named(b, "vsyscall page gettimeofday");
-	const struct result *rdtsc = result_named(b, "counter rdtsc");
-	const struct result *fast = result_named(b, "uclock_mono_ns()");
+	double u_mono = cost_ratio(cost_of(b, "uclock_gettime(MONOTONIC)"));
+	double u_ns = cost_ratio(cost_of(b, "uclock_mono_ns()"));
+	double u_real = cost_ratio(cost_of(b, "uclock_gettime(REALTIME)"));
+	double u_real_ns = cost_ratio(cost_of(b, "uclock_real_ns()"));
+	double sys = cost_ratio(cost_of(b, "syscall clock_gettime(MONOTONIC)"));
+	double vsys = cost_ratio(cost_of(b, "vsyscall page gettimeofday"));
+	const struct cost *rdtsc = cost_of(b, "counter rdtsc");
+	const struct cost *fast = cost_of(b, "uclock_mono_ns()");
 
 	printf("\n");
-	if (!result_named(b, "vdso clock_gettime(MONOTONIC)")) {
+	if (!cost_of(b, "vdso clock_gettime(MONOTONIC)")) {
 		printf("no vDSO clock_gettime here: nothing to compare with\n");
 		return;
 	}
@@ -337,19 +202,7 @@ static void print_verdicts(const struct bench *b)
 	if (isfinite(vsys))
 		printf("the vsyscall page's gettimeofday costs %.1fx the vDSO's\n",
 		       vsys);
-	const struct result *shim = result_named(b, "preload clock_gettime(MONOTONIC)");
-	const struct result *raw = result_named(b, "syscall clock_gettime(MONOTONIC)");
-	const struct result *libc = result_named(b, "libc clock_gettime(MONOTONIC) (vdso or syscall)");
-	const struct result *mono = result_named(b, "uclock_gettime(MONOTONIC)");
-	if (libc && raw && mono)
-		printf("uclock_gettime(MONOTONIC) is %.2fx the C library's clock_gettime and "
-		       "%.1fx faster than a system call\n", mono->median / libc->median,
-		       raw->median / mono->median);
-	if (shim && raw)
-		printf("through libuclock-preload.so, clock_gettime(MONOTONIC) is %.2fx "
-		       "the vDSO and %.1fx faster than a system call\n",
-		       ratio_named(b, "preload clock_gettime(MONOTONIC)"),
-		       raw->median / shim->median);
+	print_library_comparisons(b);
 }
 
 /* ---- Scaling with threads. ---- */
@@ -409,7 +262,7 @@ static void allowed_cpus(struct cpus *c)
 
 /* Throughput of k threads running the method at once; -1 if they could
  * not all be started. */
-static int run_step(const struct result *r, int k, int64_t span_ns,
+static int run_step(const struct cost *r, int k, int64_t span_ns,
 		    const struct cpus *cpus, struct scaling *s)
 {
 	struct worker *w = calloc((size_t)k, sizeof(*w));
@@ -453,24 +306,55 @@ static int thread_steps(int n)
 	return steps;
 }
 
+/* How long each step of the scaling runs. */
+static int64_t step_ns(const struct options *o)
+{
+	int64_t span = (int64_t)(o->duration * 1e9 /
+				 (SCALED * thread_steps((int)o->threads)));
+
+	return span < STEP_MIN_NS ? STEP_MIN_NS : span;
+}
+
+/* The share of the whole run the interleaved rounds take. */
+static double rounds_share(const struct options *o)
+{
+	double scaling_s;
+
+	if (!o->scaling)
+		return 1.0;
+	scaling_s = (double)(SCALED * thread_steps((int)o->threads)) *
+		    (double)step_ns(o) / 1e9;
+	return o->duration / (o->duration + scaling_s);
+}
+
+static void step_progress(const struct options *o, int step, const struct cost *r,
+			  int k)
+{
+	double share = rounds_share(o);
+	int steps = SCALED * thread_steps((int)o->threads);
+	char what[64];
+
+	snprintf(what, sizeof(what), "%s on %d thread%s", r->m->name, k,
+		 k == 1 ? "" : "s");
+	progress(share + (1 - share) * step / steps, what);
+}
+
 /* Fills s[] (room for SCALED * thread_steps(n)); the count, or -1. */
-static int scale(const struct bench *b, const struct options *o, struct scaling *s)
+static int scale(const struct costs *b, const struct options *o, struct scaling *s)
 {
 	struct cpus cpus;
-	int n = (int)o->threads, count = 0;
-	int64_t span = (int64_t)(o->duration * 1e9 / (SCALED * thread_steps(n)));
+	int n = (int)o->threads, count = 0, step = 0;
 
 	allowed_cpus(&cpus);
-	if (span < STEP_MIN_NS)
-		span = STEP_MIN_NS;
 	for (int i = 0; i < SCALED; i++) {
-		const struct result *r = result_named(b, scaled_methods[i]);
+		const struct cost *r = cost_of(b, scaled_methods[i]);
 		int first = count;
 
 		if (!r)
 			continue;
 		for (int k = 1;; k = next_threads(k, n)) {
-			if (run_step(r, k, span, &cpus, &s[count]))
+			step_progress(o, step++, r, k);
+			if (run_step(r, k, step_ns(o), &cpus, &s[count]))
 				return -1;
 			s[count].efficiency = s[count].calls_per_s /
 					      (k * s[first].calls_per_s);
@@ -479,6 +363,7 @@ static int scale(const struct bench *b, const struct options *o, struct scaling 
 				break;
 		}
 	}
+	progress(1.0, "");
 	return count;
 }
 
@@ -517,7 +402,7 @@ static void print_updates(const struct uclock_stat *before, const struct uclock_
 	       (double)(after->kernel_readings - before->kernel_readings) / (double)n);
 }
 
-static void print_human(const struct bench *b, const struct uclock_stat *st,
+static void print_human(const struct costs *b, const struct uclock_stat *st,
 			const struct uclock_stat *after)
 {
 	printf("uclock bench: %d rounds in %.2f s\n", b->rounds, b->seconds);
@@ -529,7 +414,7 @@ static void print_human(const struct bench *b, const struct uclock_stat *st,
 }
 
 /* Every key in every row; what could not be measured is null. */
-static void json_method(struct json *j, const struct result *r)
+static void json_method(struct json *j, const struct cost *r)
 {
 	json_object(j, NULL);
 	json_string(j, "name", r->m->name);
@@ -545,7 +430,7 @@ static void json_method(struct json *j, const struct result *r)
 	} else {
 		json_double(j, "median_ns", r->median);
 		json_double(j, "p99_ns", r->p99);
-		json_double(j, "ratio_to_vdso", ratio_to_vdso(r));
+		json_double(j, "ratio_to_vdso", cost_ratio(r));
 		json_int(j, "calls_per_batch", r->batch);
 	}
 	json_end(j);
@@ -571,7 +456,7 @@ static void json_scaling(struct json *j, const struct scaling *s, int count)
 	json_end(j);
 }
 
-static int print_json(const struct bench *b, const struct uclock_stat *st,
+static int print_json(const struct costs *b, const struct uclock_stat *st,
 		      const struct scaling *s, int count)
 {
 	struct json *j = json_open(stdout);
@@ -583,7 +468,7 @@ static int print_json(const struct bench *b, const struct uclock_stat *st,
 	json_uclock(j, st);
 	json_array(j, "methods");
 	for (int i = 0; i < method_count; i++)
-		json_method(j, &b->results[i]);
+		json_method(j, &b->cost[i]);
 	json_end(j);
 	json_scaling(j, s, count);
 	json_close(j);
@@ -597,7 +482,7 @@ static int fail(const char *what)
 }
 
 /* After the table: the scaling, printed or handed back for the JSON. */
-static int measure_scaling(const struct bench *b, const struct options *o,
+static int measure_scaling(const struct costs *b, const struct options *o,
 			   struct scaling **s, int *count)
 {
 	*s = calloc((size_t)(SCALED * thread_steps((int)o->threads)), sizeof(**s));
@@ -615,7 +500,7 @@ int cmd_bench(int argc, char **argv)
 {
 	struct uclock_stat st = {.size = sizeof(st)};
 	struct options o;
-	struct bench b = {0};
+	struct costs b;
 	struct scaling *s = NULL;
 	int count = 0, status;
 
@@ -627,11 +512,13 @@ int cmd_bench(int argc, char **argv)
 	}
 	warm_up();
 	uclock_stat(&st);
-	if (prepare(&b) || run_rounds(&b, o.duration)) {
-		bench_free(&b);
+	if (costs_measure(&b, NULL, o.duration, rounds_share(&o))) {
+		progress(1.0, "");
+		costs_free(&b);
 		return fail("out of memory");
 	}
-	summarize(&b);
+	if (!o.scaling || !o.json)
+		progress(1.0, "");
 	struct uclock_stat after = {.size = sizeof(after)};
 	uclock_stat(&after);
 	if (!o.json) {
@@ -642,6 +529,6 @@ int cmd_bench(int argc, char **argv)
 	if (!status && o.json && print_json(&b, &st, s, count))
 		status = fail("out of memory");
 	free(s);
-	bench_free(&b);
+	costs_free(&b);
 	return status;
 }

@@ -563,8 +563,9 @@ static int print_json(const struct result *results, int count, long calls,
 	return 0;
 }
 
-/* Runs every traced kind of method that is available; the number run, or
- * -1 if no child can be traced here (why in results[0].error). */
+/* Runs every traced kind of method that is available, with progress on a
+ * terminal; the number run, or -1 if no child can be traced here (why in
+ * results[0].error). */
 static int run_all(struct result *results, long calls, int *failed)
 {
 	int count = 0;
@@ -577,8 +578,10 @@ static int run_all(struct result *results, long calls, int *failed)
 			continue;
 		memset(r, 0, sizeof(*r));
 		r->method = &methods[i];
+		progress((double)i / method_count, methods[i].name);
 		switch (measure(r, calls)) {
 		case CANNOT_TRACE:
+			progress(1.0, "");
 			memmove(&results[0], r, sizeof(*r));
 			return -1;
 		case METHOD_FAILED:
@@ -589,6 +592,7 @@ static int run_all(struct result *results, long calls, int *failed)
 		}
 		count++;
 	}
+	progress(1.0, "");
 	for (int i = 0; i < count; i++)
 		results[i].reference = find_result(results, count,
 						   results[i].method->reference);

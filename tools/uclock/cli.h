@@ -42,6 +42,12 @@ int64_t timespec_ns(const struct timespec *ts);
 int compare_i64(const void *a, const void *b);
 int compare_double(const void *a, const void *b);
 
+/* Progress of a long command, on stderr when it is a terminal (nothing
+ * when piped): a bar, DONE from 0 to 1, and what is being done.  Drawn
+ * again only when either changes; DONE 1 erases the line, so that what
+ * the command prints next starts clean. */
+void progress(double done, const char *what);
+
 /*
  * A streaming JSON writer: nesting and commas are its business.  Each
  * document is one object on one line, and its first member is

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "measure.h"
 #include "methods.h"
 #include "platform.h"
 #include "uclock.h"
@@ -26,20 +27,21 @@ static int vdso_capable(const char *clocksource)
 	return 0;
 }
 
-struct cost {
+struct median {
 	const char *method;
 	double ns;       /* median per call, 0 if not available */
 };
 
 /* The methods the report compares; the indexes name them below. */
 enum { RDTSC, SYSCALL, VDSO, LIBC_GTOD, UCLOCK, UCLOCK_FAST, COSTS };
-static const char *const compared[COSTS] = {
+static const char *const compared[COSTS + 1] = {
 	"counter rdtsc",
 	"syscall clock_gettime(MONOTONIC)",
 	"vdso clock_gettime(MONOTONIC)",
 	"libc gettimeofday (vdso or syscall)",
 	"uclock_gettime(MONOTONIC)",
 	"uclock_mono_ns()",
+	NULL,
 };
 
 /* uclock's clocks against the kernel's: uclock - kernel, bracketed. */
@@ -69,50 +71,27 @@ struct prose {
 struct report {
 	struct platform p;
 	struct uclock_stat st;
-	struct cost costs[COSTS];
+	struct median costs[COSTS];
 	int vdso_user;        /* measured: the vDSO answers in user space */
 	struct prose verdict, advice;
 	struct offset offsets[OFFSET_CLOCKS];
 };
 
-/* Median per-call cost over interleaved rounds, a quick look. */
-static void measure(struct cost *costs, int n, double seconds)
+/* Median per-call cost, a quick look with the engine uclock bench uses.
+ * -1 when out of memory. */
+static int measure(struct median *out, double seconds)
 {
-	enum { ROUNDS = 15 };
-	double samples[16][ROUNDS];
-	const struct method *m[16];
-	long batch[16];
+	struct costs c;
+	int rc = costs_measure(&c, compared, seconds, 0);
 
-	for (int i = 0; i < n; i++) {
-		const char *why;
+	for (int i = 0; i < COSTS; i++) {
+		const struct cost *x = rc ? NULL : cost_of(&c, compared[i]);
 
-		m[i] = method_find(costs[i].method);
-		costs[i].ns = 0;
-		if (!m[i] || !method_available(m[i], &why)) {
-			m[i] = NULL;
-			continue;
-		}
-		int64_t t0 = clock_ns(CLOCK_MONOTONIC);
-		m[i]->run(100);
-		double per = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 100;
-		batch[i] = (long)(seconds * 1e9 / ROUNDS / n / (per > 1 ? per : 1));
-		if (batch[i] < 10)
-			batch[i] = 10;
+		out[i].method = compared[i];
+		out[i].ns = x ? x->median : 0;
 	}
-	for (int r = 0; r < ROUNDS; r++)
-		for (int i = 0; i < n; i++) {
-			if (!m[i])
-				continue;
-			int64_t t0 = clock_ns(CLOCK_MONOTONIC);
-			m[i]->run(batch[i]);
-			samples[i][r] = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / batch[i];
-		}
-	for (int i = 0; i < n; i++) {
-		if (!m[i])
-			continue;
-		qsort(samples[i], ROUNDS, sizeof(double), compare_double);
-		costs[i].ns = samples[i][ROUNDS / 2];
-	}
+	costs_free(&c);
+	return rc;
 }
 
 /* A vDSO that costs like a system call is making one: measured, not
@@ -214,19 +193,20 @@ static void measure_offsets(struct offset *out)
 	}
 }
 
-/* Reading the clock as a program would, past warm-up (50 ms at least). */
-static void gather(struct report *r)
+/* Reading the clock as a program would, past warm-up (50 ms at least).
+ * -1 when out of memory. */
+static int gather(struct report *r)
 {
 	r->st.size = sizeof(r->st);
-	for (int i = 0; i < COSTS; i++)
-		r->costs[i].method = compared[i];
 	platform_read(&r->p);
 	warm_up();
 	uclock_stat(&r->st);
-	measure(r->costs, COSTS, 0.3);
+	if (measure(r->costs, 0.3))
+		return -1;
 	r->vdso_user = vdso_in_user_space(r);
 	judge(r);
 	measure_offsets(r->offsets);
+	return 0;
 }
 
 /* ---- text ---- */
@@ -269,7 +249,7 @@ static void text_paths(const struct report *r)
 		       p->clocksource, vdso_capable(p->clocksource) ? "can" : "cannot");
 }
 
-static void text_costs(const struct cost *c)
+static void text_costs(const struct median *c)
 {
 	printf("\nCost per call (median, quick look; 'uclock bench' for more)\n");
 	for (int i = 0; i < COSTS; i++) {
@@ -353,7 +333,7 @@ static void json_paths(struct json *j, const struct report *r)
 	json_end(j);
 }
 
-static void json_costs(struct json *j, const struct cost *c)
+static void json_costs(struct json *j, const struct median *c)
 {
 	json_array(j, "costs");
 	for (int i = 0; i < COSTS; i++) {
@@ -435,7 +415,10 @@ int cmd_report(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error(NULL, "unexpected argument '%s'", argv[optind]);
-	gather(&r);
+	if (gather(&r)) {
+		fprintf(stderr, "uclock: out of memory\n");
+		return 1;
+	}
 	if (as_json)
 		return json(&r);
 	text(&r);

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <uclock.h>
 
@@ -98,4 +100,31 @@ void warm_up(void)
 		now = clock_ns(CLOCK_MONOTONIC);
 	} while ((st.mode == UCLOCK_MODE_WARMUP || now - start < 50000000) &&
 		 now - start < 250000000);
+}
+
+void progress(double done, const char *what)
+{
+	static int tty = -1, shown = -1;
+	static char last[48];
+	enum { WIDTH = 30, LINE = 79 };  /* a line of an 80-column terminal */
+	int percent = (int)(done * 100), filled = (int)(done * WIDTH);
+
+	if (tty < 0)
+		tty = isatty(STDERR_FILENO);
+	if (!tty)
+		return;
+	if (done >= 1.0) {
+		if (shown >= 0)
+			fprintf(stderr, "\r%*s\r", LINE, "");
+		shown = -1;
+		fflush(stderr);
+		return;
+	}
+	if (percent == shown && !strncmp(what, last, sizeof(last) - 1))
+		return;
+	shown = percent;
+	snprintf(last, sizeof(last), "%s", what);
+	fprintf(stderr, "\r[%.*s%*s] %3d%% %-40.40s", filled,
+		"##############################", WIDTH - filled, "", percent, what);
+	fflush(stderr);
 }
