@@ -315,7 +315,7 @@ static void print_verdicts(const struct bench *b)
 	double u_real_ns = ratio_named(b, "uclock_real_ns()");
 	double sys = ratio_named(b, "syscall clock_gettime(MONOTONIC)");
 	double vsys = ratio_named(b, "vsyscall page gettimeofday");
-	const struct result *rdtsc = result_named(b, "counter rdtsc");
+	const struct result *rdtsc = result_named(b, METHOD_BARE_COUNTER);
 	const struct result *fast = result_named(b, "uclock_mono_ns()");
 
 	printf("\n");
@@ -330,7 +330,7 @@ static void print_verdicts(const struct bench *b)
 		printf("uclock_gettime(REALTIME) is %.2fx the vDSO; uclock_real_ns() "
 		       "%.2fx\n", u_real, u_real_ns);
 	if (rdtsc && fast)
-		printf("uclock_mono_ns() is %.2fx a bare rdtsc\n",
+		printf("uclock_mono_ns() is %.2fx " METHOD_BARE_COUNTER_TEXT "\n",
 		       fast->median / rdtsc->median);
 	if (isfinite(sys))
 		printf("a system call costs %.1fx the vDSO\n", sys);

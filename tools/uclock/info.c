@@ -130,6 +130,15 @@ static void text_tsc(const struct platform *p)
 	text_hz("0x40000010", "TSC, from the hypervisor", p->tsc_hz_hypervisor);
 }
 
+static void text_cntvct(const struct platform *p)
+{
+	printf("\nGeneric timer\n");
+	printf("  counter       CNTVCT_EL0, %.6f MHz (CNTFRQ_EL0)\n",
+	       (double)p->cntvct.frequency_hz / 1e6);
+	printf("  self-synchronized read (CNTVCTSS_EL0, FEAT_ECV) %s\n",
+	       yes_no(p->cntvct.self_synchronized));
+}
+
 static void text_ntp(const struct platform *p)
 {
 	printf("\nNTP\n");
@@ -173,6 +182,11 @@ static void text_uclock(const struct uclock_stat *st)
 	printf("  mode          %s\n", or_none(st->mode_name));
 	if (st->counter_hz)
 		printf("  counter       %.6f MHz\n", (double)st->counter_hz / 1e6);
+	if (st->counter_nominal_hz)
+		printf("  cpu counter   %s, stated %.6f MHz\n", or_none(st->counter_name),
+		       (double)st->counter_nominal_hz / 1e6);
+	else
+		printf("  cpu counter   %s\n", or_none(st->counter_name));
 	printf("  ordered read  %s\n", or_none(st->counter_read));
 	printf("  kernel path   %s\n", or_none(st->kernel_path));
 	printf("  shared page   %s\n", or_none(st->page_reason));
@@ -183,7 +197,10 @@ static void text(const struct info *in)
 	text_kernel(&in->p);
 	text_vdso(in);
 	text_cpu(&in->p);
-	text_tsc(&in->p);
+	if (in->p.cntvct.present)
+		text_cntvct(&in->p);
+	else
+		text_tsc(&in->p);
 	text_ntp(&in->p);
 	text_timens(&in->p);
 	text_uclock(&in->st);
@@ -264,6 +281,11 @@ static void json_cpu(struct json *j, const struct platform *p)
 	json_uint(j, "hypervisor", p->tsc_hz_hypervisor);
 	json_end(j);
 	json_end(j);
+	json_object(j, "cntvct");
+	json_bool(j, "present", p->cntvct.present);
+	json_uint(j, "frequency_hz", p->cntvct.frequency_hz);
+	json_bool(j, "self_synchronized", p->cntvct.self_synchronized);
+	json_end(j);
 }
 
 static void json_ntp(struct json *j, const struct platform *p)
@@ -306,6 +328,8 @@ static void json_uclock(struct json *j, const struct uclock_stat *st)
 	json_string(j, "mode", st->mode_name);
 	json_string(j, "reason", st->reason);
 	json_uint(j, "counter_hz", st->counter_hz);
+	json_string(j, "counter", st->counter_name);
+	json_uint(j, "counter_nominal_hz", st->counter_nominal_hz);
 	json_string(j, "counter_read", st->counter_read);
 	json_string(j, "kernel_path", st->kernel_path);
 	json_string(j, "page", st->page);

@@ -1,7 +1,8 @@
 /*
  * What the machine says about its clocks: the kernel (sysfs, procfs,
- * adjtimex), the auxiliary vector and, on x86, CPUID.  Anything that cannot
- * be read is left empty or zero: a report shows what it could learn.
+ * adjtimex), the auxiliary vector and, on x86, CPUID (on arm64, the generic
+ * timer's registers).  Anything that cannot be read is left empty or zero:
+ * a report shows what it could learn.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -192,6 +193,20 @@ static void cpu_read(struct platform *p)
 	cpu_strings(p);
 	tsc_cpuid(p);
 	hypervisor(p);
+}
+#elif defined(__aarch64__)
+#ifndef HWCAP2_ECV
+#define HWCAP2_ECV (1UL << 19)
+#endif
+
+static void cpu_read(struct platform *p)
+{
+	uint64_t hz;
+
+	__asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+	p->cntvct.present = 1;
+	p->cntvct.frequency_hz = hz & 0xffffffffu;
+	p->cntvct.self_synchronized = (getauxval(AT_HWCAP2) & HWCAP2_ECV) != 0;
 }
 #else
 static void cpu_read(struct platform *p)

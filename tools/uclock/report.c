@@ -23,6 +23,13 @@ static int vdso_capable(const char *clocksource)
 	return 0;
 }
 
+/* The counter as the report names it: the TSC, or arm64's. */
+static const char *the_counter(const struct uclock_stat *st)
+{
+	return st->counter_name && !strcmp(st->counter_name, "cntvct")
+		       ? "the counter (CNTVCT_EL0)" : "the TSC";
+}
+
 struct cost {
 	const char *method;
 	double ns;       /* median per call, 0 if not available */
@@ -78,11 +85,16 @@ static void platform_summary(const struct platform *p)
 	printf("  clocksource   %s (available: %s)\n",
 	       p->clocksource[0] ? p->clocksource : "unknown",
 	       p->clocksources[0] ? p->clocksources : "unknown");
-	printf("  TSC           %s%s%s%s%s\n", p->tsc.present ? "present" : "absent",
-	       p->tsc.invariant ? ", invariant" : ", not invariant",
-	       p->tsc.rdtscp ? ", rdtscp" : "",
-	       p->tsc.kvm_stable ? ", KVM stable bit" : "",
-	       p->tsc.reliable ? ", the kernel's tsc_reliable" : "");
+	if (p->cntvct.present)
+		printf("  counter       CNTVCT_EL0, %.3f MHz (CNTFRQ_EL0)%s\n",
+		       (double)p->cntvct.frequency_hz / 1e6,
+		       p->cntvct.self_synchronized ? ", self-synchronized read" : "");
+	else
+		printf("  TSC           %s%s%s%s%s\n", p->tsc.present ? "present" : "absent",
+		       p->tsc.invariant ? ", invariant" : ", not invariant",
+		       p->tsc.rdtscp ? ", rdtscp" : "",
+		       p->tsc.kvm_stable ? ", KVM stable bit" : "",
+		       p->tsc.reliable ? ", the kernel's tsc_reliable" : "");
 	printf("  vDSO          %s; vsyscall page: %s\n",
 	       p->vdso_mapped ? "mapped" : "not mapped", p->vsyscall);
 }
@@ -99,10 +111,11 @@ static void paths(const struct platform *p, const struct uclock_stat *st,
 	       vdso_user ? "vDSO, in user space" : "a system call every time");
 	printf("  *_COARSE clocks, time()        %s\n",
 	       p->vdso_mapped ? "vDSO, in user space (the last tick)" : "a system call");
-	printf("  uclock                        %s\n",
-	       st->source == UCLOCK_SOURCE_TSC
-		       ? "user space, from the TSC"
-		       : vdso_user ? "passes through to the vDSO" : "passes through to the kernel");
+	if (st->source == UCLOCK_SOURCE_COUNTER)
+		printf("  uclock                        user space, from %s\n", the_counter(st));
+	else
+		printf("  uclock                        %s\n", vdso_user
+		       ? "passes through to the vDSO" : "passes through to the kernel");
 	if (p->clocksource[0])
 		printf("  (the kernel's clocksource %s %s be read from user space)\n",
 		       p->clocksource, vdso_capable(p->clocksource) ? "can" : "cannot");
@@ -144,9 +157,9 @@ static void advice(const struct platform *p, const struct uclock_stat *st,
 		printf("  The vDSO serves clock_gettime in user space (%.1f ns a call;\n"
 		       "  a system call would cost %.0f ns).\n", vdso_ns, syscall_ns);
 	if (tsc)
-		printf("  uclock serves time from the TSC in user space: uclock_gettime\n"
+		printf("  uclock serves time from %s in user space: uclock_gettime\n"
 		       "  %.1f ns (%.2fx the %s), uclock_mono_ns() %.1f ns.\n"
-		       "  Trusted because: %s.\n",
+		       "  Trusted because: %s.\n", the_counter(st),
 		       uclock_ns, uclock_ns / (vdso_user ? vdso_ns : syscall_ns),
 		       vdso_user ? "vDSO" : "system call", fast_ns, st->reason);
 	else
@@ -155,7 +168,7 @@ static void advice(const struct platform *p, const struct uclock_stat *st,
 	printf("\nAdvice\n");
 	if (!vdso_user && tsc)
 		printf("  Use uclock (or 'uclock run' for programs you cannot rebuild): it\n"
-		       "  reads the TSC where the kernel makes a system call.\n");
+		       "  reads %s where the kernel makes a system call.\n", the_counter(st));
 	else if (!vdso_user && strstr(st->reason, "run uclockd"))
 		printf("  Start uclockd: it checks the TSC across every CPU, and where it is\n"
 		       "  in step, uclock serves time from it in every process.\n");
@@ -225,7 +238,7 @@ static void status(const struct uclock_stat *st)
 int cmd_report(int argc, char **argv)
 {
 	struct cost costs[] = {
-		{"counter rdtsc", 0},
+		{METHOD_BARE_COUNTER, 0},
 		{"syscall clock_gettime(MONOTONIC)", 0},
 		{"vdso clock_gettime(MONOTONIC)", 0},
 		{"libc gettimeofday (vdso or syscall)", 0},
