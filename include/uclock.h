@@ -56,9 +56,11 @@ enum uclock_mode {
 };
 
 enum uclock_source {
-	UCLOCK_SOURCE_NONE = 0,   /* not decided yet */
-	UCLOCK_SOURCE_TSC = 1,    /* x86 time-stamp counter */
-	UCLOCK_SOURCE_KERNEL = 2, /* pass-through to the kernel */
+	UCLOCK_SOURCE_NONE = 0,    /* not decided yet */
+	UCLOCK_SOURCE_COUNTER = 1, /* the CPU's counter: the TSC on x86-64,
+				      CNTVCT_EL0 on arm64 */
+	UCLOCK_SOURCE_TSC = UCLOCK_SOURCE_COUNTER, /* its name on x86-64 */
+	UCLOCK_SOURCE_KERNEL = 2,  /* pass-through to the kernel */
 };
 
 /*
@@ -70,9 +72,10 @@ struct uclock_stat {
 	int mode;                  /* enum uclock_mode */
 	int source;                /* enum uclock_source */
 	const char *mode_name;     /* "counter", "warmup", "kernel", ... */
-	const char *source_name;   /* "tsc", "kernel" */
+	const char *source_name;   /* "tsc" or "cntvct" (the counter), "kernel" */
 	const char *reason;        /* why this source was chosen */
-	const char *counter_read;  /* ordered read: "rdtscp", "lfence+rdtsc" */
+	const char *counter_read;  /* ordered read: "rdtscp", "lfence+rdtsc",
+				      "cntvctss", "isb+cntvct" or "none" */
 	const char *kernel_path;   /* fallback: "vdso" or "syscall" */
 	uint64_t counter_hz;       /* measured counter frequency, 0 if none */
 	int64_t interval_ns;       /* update interval */
@@ -94,6 +97,10 @@ struct uclock_stat {
 	uint64_t kernel_readings;  /* kernel clock readings made by updates and
 				      by reads answered from the kernel */
 	uint64_t update_time_ns;   /* time spent in updates, in this process */
+	const char *counter_name;  /* this CPU's counter, used or not: "tsc",
+				      "cntvct", or "none" where there is none */
+	uint64_t counter_nominal_hz; /* its frequency as the CPU states it
+				      (CNTFRQ_EL0 on arm64), 0 if it does not */
 };
 
 /* 0 on success, -1 with errno EINVAL if st is NULL or st->size too small. */
@@ -205,11 +212,13 @@ struct uclock__page {
 	uint32_t seq;         /* latch: readers use uclock__copy_at(seq) */
 	uint32_t state;       /* shared: UCLOCK__LIVE while the writer runs */
 	int32_t writer_pid;
-	uint32_t tsc_cpus;    /* shared: CPUs the writer checked the TSC on */
+	uint32_t tsc_cpus;    /* shared: CPUs the writer checked the counter on */
 	int64_t timens_monotonic_ns;  /* the writer's time namespace */
 	int64_t timens_boottime_ns;
 	uint32_t tsc_sync;    /* shared: 1 in step across CPUs, 2 not, 0 unknown */
-	uint32_t ordered_read;/* shared: the writer's choice, 1 rdtscp, 2 lfence */
+	uint32_t ordered_read;/* shared: the writer's ordered read, which names
+				 its counter too: 1 rdtscp, 2 lfence+rdtsc,
+				 3 cntvctss, 4 isb+cntvct */
 	int64_t tsc_warp_ns;  /* shared: the largest step back between CPUs seen */
 	struct uclock__copy copy[2];
 	struct uclock__knot knots[UCLOCK__KNOTS]; /* a ring, 10 s of them */
@@ -223,16 +232,33 @@ extern UCLOCK_API const struct uclock__page *uclock__page;
 UCLOCK_API int64_t uclock__slow_ns(clockid_t clock);
 UCLOCK_API uint64_t uclock__ticks_slow(void);
 
+/*
+ * The CPU's counter, read unordered: it may be read a little before the
+ * instructions that precede it; the readers tolerate that.  The TSC on
+ * x86-64, the generic timer's virtual counter on arm64 (no isb, as a bare
+ * rdtsc; the ordered reads are the library's, in src/counter.h).  Other
+ * architectures have none here: the library passes every call through to
+ * the kernel there, and this is never called.
+ */
 #if defined(__x86_64__) && defined(__GNUC__)
-#define UCLOCK__HAVE_TSC 1
-/* Unordered: may execute a little early; the readers tolerate that. */
-static inline uint64_t uclock__rdtsc(void)
+#define UCLOCK__HAVE_COUNTER 1
+static inline uint64_t uclock__counter(void)
 {
 	return __builtin_ia32_rdtsc();
 }
+#elif defined(__aarch64__) && defined(__GNUC__)
+#define UCLOCK__HAVE_COUNTER 1
+static inline uint64_t uclock__counter(void)
+{
+	uint64_t ticks;
+
+	/* volatile: two reads are two reads, never merged or hoisted. */
+	__asm__ volatile("mrs %0, cntvct_el0" : "=r"(ticks));
+	return ticks;
+}
 #else
-#define UCLOCK__HAVE_TSC 0
-static inline uint64_t uclock__rdtsc(void)
+#define UCLOCK__HAVE_COUNTER 0
+static inline uint64_t uclock__counter(void)
 {
 	return 0;
 }
@@ -339,7 +365,7 @@ static inline int64_t uclock__read_fast(clockid_t clock)
 		int64_t base = clock == UCLOCK__REALTIME
 				       ? __atomic_load_n(&c->base_real, UCLOCK__FIELD)
 				       : __atomic_load_n(&c->base_mono, UCLOCK__FIELD);
-		uint64_t delta = uclock__rdtsc() - last;
+		uint64_t delta = uclock__counter() - last;
 		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) != seq)
 			continue;
@@ -352,7 +378,8 @@ static inline int64_t uclock__read_fast(clockid_t clock)
 /*
  * CLOCK_MONOTONIC in nanoseconds; never goes backwards within a thread.
  * The counter read is not ordered after earlier instructions (as a bare
- * rdtsc): to order readings across threads, use uclock_gettime().
+ * rdtsc, or an mrs of CNTVCT_EL0 without isb): to order readings across
+ * threads, use uclock_gettime().
  */
 static inline int64_t uclock_mono_ns(void)
 {
@@ -374,8 +401,8 @@ static inline uint64_t uclock_ticks(void)
 	const struct uclock__page *p = __atomic_load_n(&uclock__page,
 						       __ATOMIC_ACQUIRE);
 	if (UCLOCK__LIKELY(__atomic_load_n(&p->source, __ATOMIC_RELAXED) ==
-			   UCLOCK_SOURCE_TSC))
-		return uclock__rdtsc();
+			   UCLOCK_SOURCE_COUNTER))
+		return uclock__counter();
 	return uclock__ticks_slow();
 }
 

@@ -179,7 +179,7 @@ static int same_namespace(const struct uclock__page *page, const struct uclock__
 {
 	int64_t mono, boot;
 
-	if (s && uclock__copy_matches_kernel(s, uclock__tsc_lfence, NULL) == 1) {
+	if (s && uclock__copy_matches_kernel(s, uclock__read_fenced, NULL) == 1) {
 		for (int i = 0; i < 4; i++) {
 			struct timespec m1, r, m2;
 
@@ -202,7 +202,7 @@ static int same_namespace(const struct uclock__page *page, const struct uclock__
 
 /*
  * At the first read, before the trust policy decides: find the page and
- * map it, and pass on uclockd's verdict on the TSC across CPUs if it keeps
+ * map it, and pass on uclockd's verdict on the counter across CPUs if it keeps
  * the page (it checked every CPU; this process cannot).
  */
 void uclock__attach_look(struct uclock_trust_facts *facts)
@@ -230,7 +230,7 @@ void uclock__attach_look(struct uclock_trust_facts *facts)
 		return;
 	struct uclock__copy s;
 	uint64_t now;
-	int fresh = uclock__shared_usable(page, &s, &now, uclock__tsc_lfence, NULL, NULL);
+	int fresh = uclock__shared_usable(page, &s, &now, uclock__read_fenced, NULL, NULL);
 	int ns = same_namespace(page, fresh ? &s : NULL);
 	if (ns <= 0) {
 		snprintf(why, sizeof(why), ns < 0 ? "%.200s: this process's time namespace "
@@ -249,22 +249,22 @@ void uclock__attach_look(struct uclock_trust_facts *facts)
 		facts->sync_warp_ns = page->tsc_warp_ns;
 		if (fresh && facts->sync != UCLOCK_SYNC_NO && page->ordered_read) {
 			facts->page_pid = page->writer_pid;
-			facts->page_rdtscp = page->ordered_read == 1;
+			facts->page_read = (int)page->ordered_read;
 		}
 	}
 }
 
-/* The TSC is not used here: no page either. */
+/* The counter is not used here: no page either. */
 void uclock__attach_drop(void)
 {
 	if (!mapped)
 		return;
 	uclock__shared_unmap(mapped);
 	mapped = NULL;
-	snprintf(why, sizeof(why), "the TSC is not used: no page");
+	snprintf(why, sizeof(why), "the " UCLOCK__COUNTER_TEXT " is not used: no page");
 }
 
-/* After the look, the TSC trusted: attach at once if the page is usable
+/* After the look, the counter trusted: attach at once if the page is usable
  * (nothing read yet: nothing to converge to), else keep looking at it. */
 void uclock__attach_init(struct uclock_tk *tk)
 {
@@ -300,7 +300,7 @@ void uclock__attach_init(struct uclock_tk *tk)
 }
 
 /*
- * uclockd's latest check found the TSC out of step across CPUs: stop
+ * uclockd's latest check found the counter out of step across CPUs: stop
  * reading it, here too (raised to floors: no clock goes back), and stop
  * looking at the page.  1 if so.  Caller holds the lock.
  */
@@ -310,11 +310,12 @@ static int out_of_step(struct uclock_tk *tk)
 
 	if (__atomic_load_n(&mapped->tsc_sync, __ATOMIC_ACQUIRE) != UCLOCK_SYNC_NO)
 		return 0;
-	snprintf(text, sizeof(text), "uclockd (pid %d) found the TSC out of step across "
-		 "CPUs (%lld ns apart): passing through to the kernel", mapped->writer_pid,
-		 (long long)mapped->tsc_warp_ns);
+	snprintf(text, sizeof(text), "uclockd (pid %d) found the " UCLOCK__COUNTER_TEXT
+		 " out of step across CPUs (%lld ns apart): passing through to the kernel",
+		 mapped->writer_pid, (long long)mapped->tsc_warp_ns);
 	uclock__tk_give_up(tk, text);
-	snprintf(why, sizeof(why), "%.200s: left, the TSC out of step", path);
+	snprintf(why, sizeof(why), "%.200s: left, the " UCLOCK__COUNTER_TEXT " out of step",
+		 path);
 	looking = 0;
 	__atomic_store_n(&uclock__attached_flag, 0, __ATOMIC_RELEASE);
 	return 1;

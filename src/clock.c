@@ -1,6 +1,7 @@
 /*
- * The process-wide clock: one page, one timekeeper driven by the TSC and
- * the kernel, set up on first use, and the public POSIX-style calls.
+ * The process-wide clock: one page, one timekeeper driven by the CPU's
+ * counter and the kernel, set up on first use, and the public POSIX-style
+ * calls.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,11 +35,13 @@ struct uclock_tk uclock__global;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
-static int use_rdtscp;
+/* The self-ordered read (rdtscp, CNTVCTSS_EL0), else the fenced one
+ * (lfence; rdtsc, isb; mrs CNTVCT_EL0): see counter.h. */
+static int use_self_ordered;
 static uint32_t own_source;       /* what the page says, for a restore */
 static const char *reason = "not initialised";
 static char reason_text[192];
-/* uclockd vouched for the TSC: its words, put into text when asked (the
+/* uclockd vouched for the counter: its words, put into text when asked (the
  * first read does no formatting; see page_reason()). */
 static struct {
 	int pid, cpus, in_step;
@@ -75,29 +78,31 @@ static int64_t interval_ns(void)
 }
 
 /*
- * The counter a timekeeper on this machine reads (ordered: the cheaper of
- * rdtscp and lfence+rdtsc) and the kernel's clocks.  uclockd uses it too.
+ * The counter a timekeeper on this machine reads (ordered: the way chosen,
+ * see counter.h) and the kernel's clocks.  uclockd uses it too.
  */
 void uclock__counter_ops(struct uclock_tk_ops *ops)
 {
 	uclock__kernel_init();
 	*ops = (struct uclock_tk_ops){
-		.counter = use_rdtscp ? uclock__tsc_rdtscp : uclock__tsc_lfence,
+		.counter = use_self_ordered ? uclock__read_self_ordered : uclock__read_fenced,
 		.clock = kernel_clock,
 		.mask = UINT64_MAX,
 	};
 }
 
-/* uclockd: which ordered read is cheaper here (its page carries the
- * choice to every reader). */
-int uclock__counter_rdtscp(void)
+/* uclockd: which ordered read to use here (its page carries the choice to
+ * every reader), as enum uclock_ordered_read. */
+int uclock__counter_pick(void)
 {
-	use_rdtscp = uclock__tsc_prefer_rdtscp();
-	return use_rdtscp;
+	int ordered = uclock__counter_choose();
+
+	use_self_ordered = ordered == UCLOCK__READ_SELF;
+	return ordered;
 }
 
 /*
- * Whether the TSC may serve time here (see trust.c), with uclockd's
+ * Whether the counter may serve time here (see trust.c), with uclockd's
  * verdict if its page is found; the reason is kept for uclock_stat().
  */
 static int trusted(void)
@@ -111,8 +116,8 @@ static int trusted(void)
 	facts.source_env = env && *env ? env : NULL;
 	int looked = 0;
 	if (!facts.bad_interval && (!facts.source_env || !strcmp(facts.source_env, "auto")) &&
-	    uclock__tsc_enabled()) {
-		/* uclockd keeps a page from the TSC this process can read now:
+	    uclock__counter_enabled()) {
+		/* uclockd keeps a page from the counter this process can read now:
 		 * the machine's facts are checked already, by it. */
 		uclock__attach_look(&facts);
 		looked = 1;
@@ -121,14 +126,14 @@ static int trusted(void)
 			vouched.cpus = facts.sync_cpus;
 			vouched.in_step = facts.sync == UCLOCK_SYNC_YES;
 			reason = NULL;
-			use_rdtscp = facts.page_rdtscp;
+			use_self_ordered = facts.page_read == UCLOCK__READ_SELF;
 			return 1;
 		}
 	}
 	uclock__trust_gather(&facts);
 	int yes = uclock__trust_decide(&facts, reason_text, sizeof(reason_text));
 	reason = reason_text;
-	use_rdtscp = yes && uclock__tsc_prefer_rdtscp();
+	use_self_ordered = yes && uclock__counter_choose() == UCLOCK__READ_SELF;
 	if (yes && !looked)
 		uclock__attach_look(&facts);
 	return yes;
@@ -153,17 +158,17 @@ static void init(void)
 	 * right by the pthread_atfork handler, clone() ones not. */
 	madvise(&own, sizeof(own), MADV_WIPEONFORK);
 	interval = interval_ns();
-	own_source = trusted() ? UCLOCK_SOURCE_TSC : UCLOCK_SOURCE_KERNEL;
-	if (own_source == UCLOCK_SOURCE_TSC)
+	own_source = trusted() ? UCLOCK_SOURCE_COUNTER : UCLOCK_SOURCE_KERNEL;
+	if (own_source == UCLOCK_SOURCE_COUNTER)
 		uclock__counter_ops(&ops);
 	else
-		ops = (struct uclock_tk_ops){.counter = uclock__tsc_lfence,
+		ops = (struct uclock_tk_ops){.counter = uclock__read_fenced,
 					     .clock = kernel_clock, .mask = UINT64_MAX};
 	uclock__tk_init(&uclock__global, &global_page, &ops, interval);
 	uclock__global.backup = &backup_page;
 	uclock__global.interval_fixed = interval_asked;
-	if (own_source == UCLOCK_SOURCE_TSC) {
-		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_TSC, __ATOMIC_RELEASE);
+	if (own_source == UCLOCK_SOURCE_COUNTER) {
+		__atomic_store_n(&global_page.source, UCLOCK_SOURCE_COUNTER, __ATOMIC_RELEASE);
 		uclock__attach_init(&uclock__global);
 		if (!uclock__attached())
 			uclock__tk_try_update(&uclock__global);
@@ -209,7 +214,7 @@ static void restore_child(void)
 	global_page.size = sizeof(global_page);
 	__atomic_store_n(&global_page.source, own_source, __ATOMIC_RELAXED);
 	__atomic_store_n(&global_page.magic, UCLOCK_PAGE_MAGIC, __ATOMIC_RELEASE);
-	if (own_source == UCLOCK_SOURCE_TSC)
+	if (own_source == UCLOCK_SOURCE_COUNTER)
 		uclock__tk_after_fork(&uclock__global);
 }
 
@@ -224,8 +229,8 @@ int uclock__global_ready(void)
 	return __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE && !wiped();
 }
 
-/* The reason when uclockd vouched for the TSC: written by the first to
- * ask; others meanwhile get it in fewer words. */
+/* The reason when uclockd vouched for the counter: written by the first
+ * to ask; others meanwhile get it in fewer words. */
 static const char *page_reason(void)
 {
 	int none = 0;
@@ -234,17 +239,17 @@ static const char *page_reason(void)
 					__ATOMIC_RELAXED)) {
 		if (vouched.in_step)
 			snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
-				 "its page from the TSC, found in step on all %d CPUs",
-				 vouched.pid, vouched.cpus);
+				 "its page from the %s, found in step on all %d CPUs",
+				 vouched.pid, UCLOCK__COUNTER_TEXT, vouched.cpus);
 		else
 			snprintf(reason_text, sizeof(reason_text), "uclockd (pid %d) keeps "
-				 "its page from the TSC, having checked this machine",
-				 vouched.pid);
+				 "its page from the %s, having checked this machine",
+				 vouched.pid, UCLOCK__COUNTER_TEXT);
 		__atomic_store_n(&vouched.text, 2, __ATOMIC_RELEASE);
 	}
 	return __atomic_load_n(&vouched.text, __ATOMIC_ACQUIRE) == 2
 		       ? reason_text
-		       : "uclockd keeps its page from the TSC";
+		       : "uclockd keeps its page from the " UCLOCK__COUNTER_TEXT;
 }
 
 const char *uclock__global_reason(void)
@@ -260,9 +265,10 @@ const char *uclock__global_reason(void)
 
 const char *uclock__global_counter_read(void)
 {
-	if (own_source != UCLOCK_SOURCE_TSC)
+	if (own_source != UCLOCK_SOURCE_COUNTER)
 		return "none";
-	return use_rdtscp ? "rdtscp" : "lfence+rdtsc";
+	return uclock__ordered_read_name(use_self_ordered ? UCLOCK__READ_SELF
+							   : UCLOCK__READ_FENCED);
 }
 
 /* A fork() child: its page wiped (restore it), or, where the kernel does
@@ -275,7 +281,7 @@ static void child_after_fork(void)
 		__atomic_store_n(&init_state, INIT_NONE, __ATOMIC_RELAXED);
 	else if (state == INIT_DONE && wiped())
 		restore_child();
-	else if (state == INIT_DONE && own_source == UCLOCK_SOURCE_TSC)
+	else if (state == INIT_DONE && own_source == UCLOCK_SOURCE_COUNTER)
 		uclock__tk_after_fork(&uclock__global);
 }
 
@@ -307,7 +313,7 @@ static __attribute__((noinline)) int64_t slow_slot(enum slot slot)
 	if (UCLOCK__UNLIKELY(!uclock__global_ready())) {
 		if (wiped())
 			return backup_slot(slot);
-	} else if (own_source == UCLOCK_SOURCE_TSC) {
+	} else if (own_source == UCLOCK_SOURCE_COUNTER) {
 		if (uclock__attached())
 			return uclock__shared_slot(&uclock__global, slot);
 		int64_t ns = uclock__tk_read(&uclock__global, slot);
@@ -332,19 +338,20 @@ UCLOCK_API uint64_t uclock__ticks_slow(void)
 {
 	struct timespec ts;
 
-	if ((uclock__global_ready() || wiped()) && own_source == UCLOCK_SOURCE_TSC)
-		return uclock__rdtsc();
+	if ((uclock__global_ready() || wiped()) && own_source == UCLOCK_SOURCE_COUNTER)
+		return uclock__counter();
 	if (uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &ts) != 0)
 		return 0;
 	return (uint64_t)uclock__ts_to_ns(&ts);
 }
 
-/* Ordered: the counter cannot be read before the page was. */
-static inline uint64_t ordered_tsc(void)
+/* Ordered: the counter cannot be read before the page was (nor, on
+ * arm64, the re-check of seq before the counter: see counter.h). */
+static inline uint64_t ordered_counter(void)
 {
-	if (__atomic_load_n(&use_rdtscp, __ATOMIC_RELAXED))
-		return uclock__rdtscp();
-	return uclock__rdtsc_lfence();
+	if (__atomic_load_n(&use_self_ordered, __ATOMIC_RELAXED))
+		return uclock__counter_self_ordered();
+	return uclock__counter_fenced();
 }
 
 /* Out of line: warm-up, kernel mode, stale parameters, failures. */
@@ -395,7 +402,7 @@ read_page(const struct uclock__page *p, enum slot slot, struct timespec *ts,
 		/* Kernel mode, warm-up: no counter read at all. */
 		if (UCLOCK__UNLIKELY(limit == 0))
 			break;
-		uint64_t delta = ordered_tsc() - last;
+		uint64_t delta = ordered_counter() - last;
 		/* Stale (or torn: the slow path is right either way). */
 		if (UCLOCK__UNLIKELY(delta >= limit))
 			break;
@@ -567,7 +574,7 @@ UCLOCK_API int64_t uclock_ticks_to_ns(clockid_t clock, uint64_t ticks)
 		errno = EINVAL;
 		return INT64_MIN;
 	}
-	if (!uclock__global_ready() || own_source != UCLOCK_SOURCE_TSC)
+	if (!uclock__global_ready() || own_source != UCLOCK_SOURCE_COUNTER)
 		return raw_ns_to(clock, ticks);
 	/* Attached: on the shared page's current copy, as every process. */
 	const struct uclock__page *shared = uclock__attach_page();

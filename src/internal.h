@@ -269,10 +269,16 @@ static inline time_t uclock__kernel_time(time_t *t)
 int uclock__kernel_getres(clockid_t clock, struct timespec *res);
 int uclock__kernel_getcpu(unsigned *cpu, unsigned *node);
 int uclock__kernel_has_vdso(void);
+/* The vDSO's clock_gettime as mapped, whatever UCLOCK_VDSO says; NULL if
+ * there is none.  And the system call itself. */
+int (*uclock__kernel_vdso_gettime(void))(clockid_t, struct timespec *);
+int uclock__kernel_syscall_gettime(clockid_t clock, struct timespec *ts);
 
 #include "elf_reader.h"
 
-/* tsc.c: the x86 time-stamp counter. */
+#include "counter.h"
+
+/* tsc.c: the x86 time-stamp counter, as CPUID describes it. */
 enum uclock_hypervisor {
 	UCLOCK_HV_NONE, UCLOCK_HV_KVM, UCLOCK_HV_XEN, UCLOCK_HV_HYPERV,
 	UCLOCK_HV_VMWARE, UCLOCK_HV_OTHER,
@@ -289,28 +295,27 @@ struct uclock_tsc_features {
 void uclock__tsc_features(struct uclock_tsc_features *f);
 void uclock__tsc_features_full(struct uclock_tsc_features *f, int with_hypervisor);
 int uclock__tsc_enabled(void);
+int uclock__tsc_prefer_rdtscp(void);
 
-#if UCLOCK__HAVE_TSC
-/* rdtscp waits for earlier loads: ordered after the page read. */
-static inline uint64_t uclock__rdtscp(void)
-{
-	uint32_t lo, hi;
+/* cntvct.c: the arm64 generic timer's virtual counter. */
+struct uclock_cntvct_features {
+	uint64_t frequency_hz;  /* CNTFRQ_EL0, as the firmware set it */
+	int self_synchronized;  /* HWCAP2_ECV: CNTVCTSS_EL0 can be read */
+};
+void uclock__cntvct_features(struct uclock_cntvct_features *f);
 
-	/* Not the builtin: it stores the CPU number (ecx) to memory. */
-	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi) : : "rcx");
-	return (uint64_t)hi << 32 | lo;
-}
+/* counter.c: this machine's counter, whichever it is. */
+uint64_t uclock__read_self_ordered(void *ctx);
+uint64_t uclock__read_fenced(void *ctx);
+int uclock__counter_enabled(void);
+int uclock__counter_choose(void);
+const char *uclock__ordered_read_name(int read);
+uint64_t uclock__counter_nominal_hz(void);
+uint64_t uclock__counter_cost(void (*fn)(void), int rounds, int calls);
+int uclock__counter_slower_than_kernel(void);
+int uclock__vdso_in_user_space(void);
 
-static inline uint64_t uclock__rdtsc_lfence(void)
-{
-	__builtin_ia32_lfence();
-	return __builtin_ia32_rdtsc();
-}
-#else
-static inline uint64_t uclock__rdtscp(void) { return 0; }
-static inline uint64_t uclock__rdtsc_lfence(void) { return 0; }
-#endif
-/* tsc_sync.c: whether the TSC is in step across CPUs (uclockd checks). */
+/* tsc_sync.c: whether the counter is in step across CPUs (uclockd checks). */
 struct uclock_tsc_sync {
 	int cpus;           /* online CPUs */
 	int checked;        /* CPUs a thread ran on */
@@ -321,35 +326,36 @@ struct uclock_tsc_sync {
 };
 int uclock__tsc_sync_check(int64_t duration_ns, struct uclock_tsc_sync *out);
 
-/* trust.c: whether the TSC may serve time here, and why. */
+/* trust.c: whether the counter may serve time here, and why. */
 enum uclock_tsc_sync_verdict { UCLOCK_SYNC_UNKNOWN, UCLOCK_SYNC_YES, UCLOCK_SYNC_NO };
 
 struct uclock_trust_facts {
 	const char *source_env;     /* UCLOCK_SOURCE, NULL if unset or empty */
 	const char *bad_interval;   /* a refused UCLOCK_INTERVAL_US, or NULL */
-	int tsc_usable;             /* rdtsc can run here */
-	int invariant;              /* the CPU says so */
+	enum uclock_counter_kind counter; /* which policy: the TSC's, CNTVCT's */
+	int counter_usable;         /* the counter can be read here */
+	int counter_slower;         /* than the kernel's clock: emulated, trapped */
 	char clocksource[32];       /* the kernel's, "" if unreadable */
+	enum uclock_tsc_sync_verdict sync; /* uclockd's check across CPUs */
+	int sync_cpus;
+	int64_t sync_warp_ns;
+	int page_pid;               /* uclockd keeps a page from the counter that
+				       this process can read now: its pid */
+	int page_read;              /* its ordered read (enum uclock_ordered_read) */
+	/* x86-64 */
+	int invariant;              /* the CPU says so */
 	int available_known;        /* available_clocksource was read... */
 	int tsc_listed;             /* ...and lists tsc */
 	enum uclock_hypervisor hypervisor;
 	int kvm_stable;             /* KVM keeps the TSC stable across vCPUs */
 	int tsc_reliable;           /* the kernel's tsc_reliable flag */
-	int rdtsc_slower;           /* than the kernel's clock: emulated */
-	enum uclock_tsc_sync_verdict sync; /* uclockd's check across CPUs */
-	int sync_cpus;
-	int64_t sync_warp_ns;
-	int page_pid;               /* uclockd keeps a page from the TSC that this
-				       process can read now: its pid */
-	int page_rdtscp;            /* its choice of ordered read */
+	/* arm64 */
+	int vdso_user_space;        /* the kernel's vDSO answers clock_gettime
+				       in user space: 1, with a system call: 0,
+				       no vDSO: -1 */
 };
 int uclock__trust_decide(const struct uclock_trust_facts *f, char *why, size_t size);
 void uclock__trust_gather(struct uclock_trust_facts *f);
-
-uint64_t uclock__tsc_rdtscp(void *ctx);
-uint64_t uclock__tsc_lfence(void *ctx);
-int uclock__tsc_prefer_rdtscp(void);
-int uclock__tsc_slower_than_kernel(void);
 
 /* attach.c: the process on uclockd's shared page, or not. */
 void uclock__attach_look(struct uclock_trust_facts *facts);
@@ -372,7 +378,7 @@ const struct uclock__page *uclock__attach_page(void);
 extern struct uclock_tk uclock__global;
 int uclock__global_ready(void);
 void uclock__counter_ops(struct uclock_tk_ops *ops);
-int uclock__counter_rdtscp(void);
+int uclock__counter_pick(void);
 const char *uclock__global_reason(void);
 const char *uclock__global_counter_read(void);
 

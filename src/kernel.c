@@ -35,6 +35,28 @@ static void *vdso_function(const struct uclock_elf *elf, const char *name)
 	return uclock__elf_lookup(elf, full, VDSO_VERSION);
 }
 
+/* The vDSO's own, found in its symbol table; NULL if there is none. */
+static void *vdso_lookup(const char *name)
+{
+	struct uclock_elf elf;
+	size_t size;
+	const void *image = uclock__vdso_image(&size);
+
+	if (!image || uclock__elf_open(&elf, image, size) != 0)
+		return NULL;
+	return vdso_function(&elf, name);
+}
+
+int (*uclock__kernel_vdso_gettime(void))(clockid_t, struct timespec *)
+{
+	return (int (*)(clockid_t, struct timespec *))vdso_lookup("clock_gettime");
+}
+
+int uclock__kernel_syscall_gettime(clockid_t clock, struct timespec *ts)
+{
+	return (int)syscall(SYS_clock_gettime, clock, ts);
+}
+
 /* Idempotent and race-free: every caller resolves the same pointers. */
 void uclock__kernel_init(void)
 {

@@ -51,8 +51,9 @@ uint32_t uclock__copy_load_at(const struct uclock__page *page,
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&page->seq, __ATOMIC_ACQUIRE);
 		load_fields(uclock__copy_at(page, seq), out);
-		/* The counter read is ordered (rdtscp or lfence+rdtsc), so it
-		 * cannot be satisfied before the loads above. */
+		/* The counter read is ordered (see counter.h), so it cannot
+		 * be satisfied before the loads above, nor (arm64) the
+		 * re-check after the fence before it. */
 		*now = counter(ctx);
 		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&page->seq, __ATOMIC_RELAXED) == seq)

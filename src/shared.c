@@ -128,9 +128,7 @@ int uclock__shared_usable(const struct uclock__page *page, struct uclock__copy *
 
 	if (seq)
 		*seq = at;
-#if UCLOCK__HAVE_TSC
-	__builtin_ia32_lfence();
-#endif
+	uclock__counter_then_loads();
 	if (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) != UCLOCK__LIVE ||
 	    !uclock__copy_plausible(c))
 		return 0;
@@ -236,8 +234,12 @@ const struct uclock__page *uclock__shared_open(const char *path, char *why,
 	else if (page->version != UCLOCK_PAGE_VERSION || page->size != sizeof(*page))
 		snprintf(why, size, "%.200s has layout version %u, this library reads %u",
 			 path, page->version, UCLOCK_PAGE_VERSION);
-	else if (page->source != UCLOCK_SOURCE_TSC)
-		snprintf(why, size, "%.200s is not kept from the TSC", path);
+	else if (page->source != UCLOCK_SOURCE_COUNTER)
+		snprintf(why, size, "%.200s is not kept from the " UCLOCK__COUNTER_TEXT, path);
+	else if (page->ordered_read != UCLOCK__READ_SELF &&
+		 page->ordered_read != UCLOCK__READ_FENCED)
+		snprintf(why, size, "%.200s is kept from another counter (its ordered read "
+			 "is %s)", path, uclock__ordered_read_name((int)page->ordered_read));
 	else
 		return page;
 	munmap(map, UCLOCK__PAGE_BYTES);

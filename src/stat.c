@@ -18,7 +18,7 @@ static const char *mode_name(int mode)
 static const char *source_name(int source)
 {
 	switch (source) {
-	case UCLOCK_SOURCE_TSC: return "tsc";
+	case UCLOCK_SOURCE_COUNTER: return UCLOCK__COUNTER_NAME;
 	case UCLOCK_SOURCE_KERNEL: return "kernel";
 	default: return "none";
 	}
@@ -52,7 +52,7 @@ UCLOCK_API int uclock_stat(struct uclock_stat *st)
 	int shared = uclock__attached();
 
 	uclock__copy_load(page, &c);
-	now = page->source == UCLOCK_SOURCE_TSC ? uclock__tsc_lfence(NULL) : 0;
+	now = page->source == UCLOCK_SOURCE_COUNTER ? uclock__counter_fenced() : 0;
 
 	out.mode = shared ? UCLOCK_MODE_SHARED : (int)c.mode;
 	out.source = (int)page->source;
@@ -79,6 +79,8 @@ UCLOCK_API int uclock_stat(struct uclock_stat *st)
 	out.realtime_steps = LOAD(tk->realtime_steps);
 	out.kernel_readings = LOAD(tk->kernel_readings);
 	out.update_time_ns = LOAD(tk->update_ns_total);
+	out.counter_name = UCLOCK__COUNTER_NAME;
+	out.counter_nominal_hz = uclock__counter_nominal_hz();
 	fill_rates(&out, &c);
 	if (c.mode == UCLOCK_MODE_COUNTER)
 		out.age_ns = (int64_t)((((u128)((now - c.cycle_last) & c.mask)) *

@@ -140,7 +140,7 @@ static int update_once(struct uclock_tk *tk, int last_try)
 		if (counter && uclock__counter_unstable(tk, sm.ns)) {
 			char why[160];
 
-			snprintf(why, sizeof(why), "the TSC jumped against the kernel's clock %d "
+			snprintf(why, sizeof(why), "the " UCLOCK__COUNTER_TEXT " jumped against the kernel's clock %d "
 				 "times in %lld ms (out of step across CPUs, or unstable): "
 				 "passing through to the kernel", JUMPS_TRUSTED,
 				 (long long)(sm.ns - tk->jumps[JUMPS_TRUSTED - 1]) / 1000000);

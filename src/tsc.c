@@ -1,7 +1,7 @@
 /*
- * The x86 time-stamp counter: what the CPU says about it, the two ordered
- * ways to read it, and whether reading it is cheaper than asking the
- * kernel (an emulated rdtsc traps to the hypervisor on every read).
+ * The x86 time-stamp counter: what the CPU says about it (CPUID), whether
+ * this process may read it, and which of its two ordered reads is cheaper
+ * (the reads themselves are in counter.h).
  */
 #include <string.h>
 
@@ -87,53 +87,14 @@ int uclock__tsc_enabled(void)
 {
 	int mode = 0;
 
-	return UCLOCK__HAVE_TSC && !(prctl(PR_GET_TSC, &mode, 0, 0, 0) == 0 &&
+	return UCLOCK__COUNTER == UCLOCK_COUNTER_TSC && !(prctl(PR_GET_TSC, &mode, 0, 0, 0) == 0 &&
 				     mode == PR_TSC_SIGSEGV);
-}
-
-uint64_t uclock__tsc_rdtscp(void *ctx)
-{
-	(void)ctx;
-	return uclock__rdtscp();
-}
-
-uint64_t uclock__tsc_lfence(void *ctx)
-{
-	(void)ctx;
-	return uclock__rdtsc_lfence();
-}
-
-#define ROUNDS 7
-#define CALLS 32
-
-/* Fewest counter ticks seen for 'calls' calls of fn, over 'rounds'. */
-static uint64_t cost(void (*fn)(void), int rounds, int calls)
-{
-	uint64_t best = UINT64_MAX;
-
-	for (int r = 0; r < rounds; r++) {
-		uint64_t t0 = uclock__tsc_lfence(NULL);
-		for (int i = 0; i < calls; i++)
-			fn();
-		uint64_t t1 = uclock__tsc_lfence(NULL);
-		if (t1 - t0 < best)
-			best = t1 - t0;
-	}
-	return best;
 }
 
 static volatile uint64_t sink;
 
-static void call_rdtscp(void) { sink += uclock__tsc_rdtscp(NULL); }
-static void call_lfence(void) { sink += uclock__tsc_lfence(NULL); }
-static void call_rdtsc(void) { sink += __builtin_ia32_rdtsc(); }
-static void call_kernel(void)
-{
-	struct timespec ts;
-
-	uclock__kernel_gettime(CLOCK_MONOTONIC, &ts);
-	sink += (uint64_t)ts.tv_nsec;
-}
+static void call_rdtscp(void) { sink += uclock__counter_self_ordered(); }
+static void call_lfence(void) { sink += uclock__counter_fenced(); }
 
 int uclock__tsc_prefer_rdtscp(void)
 {
@@ -143,14 +104,8 @@ int uclock__tsc_prefer_rdtscp(void)
 	/* They cost about the same on most CPUs: keep to rdtscp (as the
 	 * kernel's vDSO does) unless lfence+rdtsc is clearly cheaper, so the
 	 * choice does not flip between runs on measurement noise. */
-	return f.rdtscp && cost(call_rdtscp, 4, 16) * 10 <= cost(call_lfence, 4, 16) * 11;
-}
-
-/* A few kernel readings only: each may be a system call (no vDSO), and a
- * process under strace pays tens of microseconds for one. */
-int uclock__tsc_slower_than_kernel(void)
-{
-	return cost(call_rdtsc, ROUNDS, CALLS) / CALLS >= cost(call_kernel, 3, 2) / 2;
+	return f.rdtscp && uclock__counter_cost(call_rdtscp, 4, 16) * 10 <=
+				   uclock__counter_cost(call_lfence, 4, 16) * 11;
 }
 
 #else
@@ -158,18 +113,6 @@ int uclock__tsc_slower_than_kernel(void)
 void uclock__tsc_features(struct uclock_tsc_features *f)
 {
 	memset(f, 0, sizeof(*f));
-}
-
-uint64_t uclock__tsc_rdtscp(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-uint64_t uclock__tsc_lfence(void *ctx)
-{
-	(void)ctx;
-	return 0;
 }
 
 int uclock__tsc_prefer_rdtscp(void)
@@ -186,11 +129,6 @@ void uclock__tsc_features_full(struct uclock_tsc_features *f, int with_hyperviso
 int uclock__tsc_enabled(void)
 {
 	return 0;
-}
-
-int uclock__tsc_slower_than_kernel(void)
-{
-	return 1;
 }
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * Whether the TSC is in step across CPUs: one thread pinned on each online
- * CPU, each reading the counter (ordered: after the load before it) and
- * comparing it with the highest value any thread has published.  A counter
+ * Whether the counter (the TSC; CNTVCT_EL0 on arm64) is in step across
+ * CPUs: one thread pinned on each online CPU, each reading the counter
+ * (ordered: after the load before it) and comparing it with the highest
+ * value any thread has published.  A counter
  * in step is never below a value another CPU published before it looked;
  * one below it is behind that CPU's by at least the difference (the
  * kernel's own check at CPU bring-up, without its lock).  uclockd runs it;
@@ -55,8 +56,8 @@ static void *check_cpu(void *arg)
 	__atomic_fetch_add(&run->checked, 1, __ATOMIC_RELAXED);
 	for (;;) {
 		uint64_t before = __atomic_load_n(&run->latest, __ATOMIC_ACQUIRE);
-		/* lfence: the counter is read after the load above completed. */
-		uint64_t now = uclock__rdtsc_lfence();
+		/* Fenced: the counter is read after the load above completed. */
+		uint64_t now = uclock__counter_fenced();
 
 		readings++;
 		if (now < before && before - now > worst)
@@ -114,17 +115,17 @@ int uclock__tsc_sync_check(int64_t duration_ns, struct uclock_tsc_sync *out)
 	int n = online_cpus(cpus, MAX_CHECKED);
 
 	memset(out, 0, sizeof(*out));
-	if (!UCLOCK__HAVE_TSC || n < 1 || !(t = calloc((size_t)n, sizeof(*t))))
+	if (!UCLOCK__HAVE_COUNTER || n < 1 || !(t = calloc((size_t)n, sizeof(*t))))
 		return -1;
 	memset(&run, 0, sizeof(run));
 	uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &k0);
-	uint64_t c0 = uclock__rdtsc_lfence();
+	uint64_t c0 = uclock__counter_fenced();
 	/* The counter's rate, roughly, over half a millisecond: to stop the
 	 * threads by the counter they read anyway. */
 	do
 		uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &k1);
 	while (uclock__ts_to_ns(&k1) - uclock__ts_to_ns(&k0) < 500000);
-	uint64_t per_ms = (uclock__rdtsc_lfence() - c0) * 2;
+	uint64_t per_ms = (uclock__counter_fenced() - c0) * 2;
 	run.end = c0 + (uint64_t)((u128)per_ms * (uint64_t)duration_ns / 1000000);
 	/* Ordinary threads, whatever the caller's policy (uclockd may run
 	 * at real-time priority): a spinning check must not starve a CPU. */
@@ -148,7 +149,7 @@ int uclock__tsc_sync_check(int64_t duration_ns, struct uclock_tsc_sync *out)
 		if (t[i].cpu >= 0)
 			pthread_join(t[i].thread, NULL);
 	free(t);
-	uint64_t c1 = uclock__rdtsc_lfence();
+	uint64_t c1 = uclock__counter_fenced();
 	uclock__kernel_gettime(CLOCK_MONOTONIC_RAW, &k1);
 	int64_t ns = uclock__ts_to_ns(&k1) - uclock__ts_to_ns(&k0);
 	out->cpus = n;

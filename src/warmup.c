@@ -238,7 +238,7 @@ const char *uclock__discontinuity(struct uclock_tk *tk,
 /*
  * The counter jumped against the kernel's clock again (noted at the
  * kernel's MONOTONIC 'when').  Once is a suspend, a migration, a restore;
- * JUMPS_TRUSTED times within JUMPS_WINDOW_NS only a TSC out of step across
+ * JUMPS_TRUSTED times within JUMPS_WINDOW_NS only a counter out of step across
  * CPUs (the timekeeper's samples taken on one, then another) or an
  * unstable one explains.
  */

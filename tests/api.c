@@ -50,7 +50,7 @@ static void ticks(void)
 		int64_t after = vdso_ns(ids[i]);
 		int64_t v = uclock_ticks_to_ns(ids[i], t);
 
-		CHECK(v >= before - 100 && v <= after + 100,
+		CHECK(v >= before - test_slack_ns(100) && v <= after + test_slack_ns(100),
 		      "ticks_to_ns(%d): %lld not in [%lld, %lld]", (int)ids[i],
 		      (long long)v, (long long)before, (long long)after);
 	}
@@ -60,7 +60,7 @@ static void ticks(void)
 	int64_t after = vdso_ns(CLOCK_MONOTONIC);
 	usleep(20000);
 	int64_t v = uclock_ticks_to_ns(CLOCK_MONOTONIC, t);
-	CHECK(v >= before - 100 && v <= after + 100,
+	CHECK(v >= before - test_slack_ns(100) && v <= after + test_slack_ns(100),
 	      "converted later: %lld not in [%lld, %lld]", (long long)v,
 	      (long long)before, (long long)after);
 

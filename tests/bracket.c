@@ -114,8 +114,7 @@ static int all(void)
 
 	uclock_mono_ns();
 	uclock_stat(&st);
-	if (getenv("UCLOCK_VDSO"))
-		slack_ns = SYSCALL_SLACK;
+	slack_ns = test_slack_ns(getenv("UCLOCK_VDSO") ? SYSCALL_SLACK : SLACK);
 	printf(" mode %s, source %s, kernel via %s, interval %lld us\n",
 	       st.mode_name, st.source_name, st.kernel_path,
 	       (long long)st.interval_ns / 1000);

@@ -1,4 +1,5 @@
 #include "check.h"
+#include "elf_reader.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,6 +64,42 @@ int64_t vdso_ns(clockid_t clock)
 	if (clock_gettime(clock, &ts) != 0)
 		abort();
 	return ts_ns(&ts);
+}
+
+int64_t test_slack_ns(int64_t ns)
+{
+	const char *env = getenv("UCLOCK_TEST_SLACK_NS");
+	int64_t asked = env ? strtoll(env, NULL, 10) : 0;
+
+	return asked > ns ? asked : ns;
+}
+
+const unsigned char *test_elf_image(size_t *size, int *from_file)
+{
+	const char *path = getenv("UCLOCK_ELF_IMAGE");
+	unsigned char *image = NULL;
+	size_t cap = 0, n;
+	FILE *f;
+
+	*from_file = path && *path;
+	if (!*from_file)
+		return uclock__vdso_image(size);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	*size = 0;
+	do {
+		if (*size == cap) {
+			cap = cap ? 2 * cap : 65536;
+			image = realloc(image, cap);
+			if (!image)
+				abort();
+		}
+		n = fread(image + *size, 1, cap - *size, f);
+		*size += n;
+	} while (n > 0);
+	fclose(f);
+	return image;
 }
 
 double elapsed_s(void)

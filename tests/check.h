@@ -28,6 +28,21 @@ int64_t kernel_ns(clockid_t clock);
 /* The same through the vDSO (what glibc's clock_gettime() uses). */
 int64_t vdso_ns(clockid_t clock);
 int64_t ts_ns(const struct timespec *ts);
+/*
+ * How far outside a bracket of kernel readings a reading may lie: ns, or
+ * UCLOCK_TEST_SLACK_NS where that is more.  Set under emulation: QEMU's
+ * CNTVCT_EL0 follows the host's gettimeofday(), so it steps by a
+ * microsecond, and no reading from it can be closer to the kernel than
+ * that.
+ */
+int64_t test_slack_ns(int64_t ns);
+/*
+ * The image the ELF tests read: this process's vDSO, or the file named by
+ * UCLOCK_ELF_IMAGE (a stand-in built like another architecture's vDSO:
+ * QEMU's user mode maps none), read into memory.  *from_file says which.
+ * NULL if neither is there.
+ */
+const unsigned char *test_elf_image(size_t *size, int *from_file);
 /* Wall-clock seconds since the first call, for test durations. */
 double elapsed_s(void);
 

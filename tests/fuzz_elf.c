@@ -9,9 +9,10 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DUCLOCK_LIBFUZZER \
  *	-Iinclude -Isrc tests/fuzz_elf.c src/elf_reader.c -o fuzz_elf
  *   uclock vdso --dump corpus/vdso.so && ./fuzz_elf corpus
- * Without it, a test program: the real vDSO, a fixed run of mutations of
- * it (UCLOCK_FUZZ_ITERS, UCLOCK_FUZZ_SEED) and any files or directories
- * named on the command line (a corpus, crashes to replay).
+ * Without it, a test program: the real vDSO (or UCLOCK_ELF_IMAGE's file),
+ * a fixed run of mutations of it (UCLOCK_FUZZ_ITERS, UCLOCK_FUZZ_SEED) and
+ * any files or directories named on the command line (a corpus, crashes to
+ * replay).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -259,7 +260,8 @@ static long run_path(const char *path)
 int main(int argc, char **argv)
 {
 	size_t size;
-	const unsigned char *image = uclock__vdso_image(&size);
+	int from_file;
+	const unsigned char *image = test_elf_image(&size, &from_file);
 	struct uclock_elf elf;
 	long files = 0;
 
@@ -274,7 +276,7 @@ int main(int argc, char **argv)
 	}
 	/* The fuzzer must see a real image open, or it tests only rejection. */
 	CHECK(uclock__elf_open(&elf, image, size) == 0 && elf.nsyms > 1,
-	      "the real vDSO (%zu bytes) does not open", size);
+	      "the %s (%zu bytes) does not open", from_file ? "image" : "real vDSO", size);
 	LLVMFuzzerTestOneInput(image, size);
 	mutations(image, size);
 	return check_done("fuzz_elf");

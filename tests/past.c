@@ -64,7 +64,7 @@ static int run(int reading)
 		printf("%s, %5d ms later: worst %lld ns outside the capture's bracket\n",
 		       reading ? "reading meanwhile" : "idle meanwhile", ages_ms[a],
 		       (long long)worst);
-		CHECK(worst <= SLACK_NS, "%d ms later (%s): %lld ns outside", ages_ms[a],
+		CHECK(worst <= test_slack_ns(SLACK_NS), "%d ms later (%s): %lld ns outside", ages_ms[a],
 		      reading ? "reading" : "idle", (long long)worst);
 	}
 	return check_done("past");

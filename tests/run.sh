@@ -2,6 +2,9 @@
 # Runs every test (programs in $BUILD/tests, scripts tests/*.sh), each with a
 # time limit; prints one line per test and ends with the totals.
 # Usage: tests/run.sh [name ...]   (default: all)
+# EMULATOR: a command that runs the programs of a cross build (make
+# test-aarch64: qemu-aarch64-static -L SYSROOT); the scripts are then
+# tests/emulated/*.sh, the others running the build's programs directly.
 BUILD=${BUILD:-build}
 LIMIT=${TEST_TIMEOUT:-180}
 # The tests exercise the in-process timekeeper: a uclockd running on this
@@ -35,14 +38,17 @@ wanted() {
 
 for t in "$BUILD"/tests/*; do
 	[ -f "$t" ] && [ -x "$t" ] || continue
-	case $t in *.o|*.log) continue ;; esac
+	case $t in *.o|*.so|*.log) continue ;; esac
 	name=$(basename "$t")
 	wanted "$name" "$@" || continue
-	run_one "$name" "$t"
+	# shellcheck disable=SC2086 # EMULATOR is a command and its arguments
+	run_one "$name" ${EMULATOR:-} "$t"
 done
 # SKIP_SCRIPTS: scripts not to run (sanitizer builds skip those that link
 # new programs against the library, which would need the sanitizer runtime).
-for t in tests/*.sh; do
+scripts=tests/*.sh
+[ -n "${EMULATOR:-}" ] && scripts=tests/emulated/*.sh
+for t in $scripts; do
 	name=$(basename "$t" .sh)
 	case " ${SKIP_SCRIPTS:-} " in *" $name "*) continue ;; esac
 	[ "$name" = run ] && continue

@@ -43,7 +43,8 @@ static void handler(int sig)
 		int rc = uclock_gettime(ids[i], &ts);
 		int64_t after = vdso_ns(ids[i]);
 
-		if (rc != 0 || ts_ns(&ts) < before - 100 || ts_ns(&ts) > after + 100) {
+		if (rc != 0 || ts_ns(&ts) < before - test_slack_ns(100) ||
+		    ts_ns(&ts) > after + test_slack_ns(100)) {
 			bad_bracket++;
 			bad_clock = ids[i];
 			bad_by = ts_ns(&ts) < before ? ts_ns(&ts) - before : ts_ns(&ts) - after;
@@ -74,7 +75,9 @@ int main(void)
 	struct sigaction sa = {.sa_handler = handler};
 	pthread_t t;
 
-	setenv("UCLOCK_INTERVAL_US", "20", 1);
+	/* Unless asked for another: under emulation, a counter that steps by a
+	 * microsecond cannot be followed every 20 us (tests/run.sh). */
+	setenv("UCLOCK_INTERVAL_US", "20", 0);
 	sigaction(SIGUSR1, &sa, NULL);
 	main_thread = pthread_self();
 	uclock_mono_ns();

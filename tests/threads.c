@@ -82,7 +82,9 @@ int main(void)
 
 	if (threads > 64)
 		threads = 64;
-	setenv("UCLOCK_INTERVAL_US", "20", 1);
+	/* Unless asked for another: under emulation, a counter that steps by a
+	 * microsecond cannot be followed every 20 us (tests/run.sh). */
+	setenv("UCLOCK_INTERVAL_US", "20", 0);
 	elapsed_s();
 	for (long i = 0; i < threads; i++)
 		pthread_create(&t[i], NULL, reader, (void *)(i % ncpu));

@@ -1,6 +1,7 @@
 /*
  * The trust policy as a function of its facts, case by case: every "yes"
- * and every "no", with the reason each gives.  The facts are what
+ * and every "no", with the reason each gives, for the TSC and for arm64's
+ * CNTVCT_EL0 (whatever machine runs the test).  The facts are what
  * uclock__trust_gather() reads off a machine, and uclockd's verdict.
  */
 #include <stdio.h>
@@ -15,7 +16,8 @@ static struct uclock_trust_facts good(void)
 	struct uclock_trust_facts f;
 
 	memset(&f, 0, sizeof(f));
-	f.tsc_usable = 1;
+	f.counter = UCLOCK_COUNTER_TSC;
+	f.counter_usable = 1;
 	f.invariant = 1;
 	strcpy(f.clocksource, "tsc");
 	f.available_known = 1;
@@ -58,7 +60,22 @@ static struct uclock_trust_facts with_env(struct uclock_trust_facts f, const cha
 	return f;
 }
 
+/* An arm64 machine that gives no reason for doubt: the kernel keeps time
+ * from the generic timer, and its vDSO reads the counter in user space. */
+static struct uclock_trust_facts arm64(void)
+{
+	struct uclock_trust_facts f;
+
+	memset(&f, 0, sizeof(f));
+	f.counter = UCLOCK_COUNTER_CNTVCT;
+	f.counter_usable = 1;
+	strcpy(f.clocksource, "arch_sys_counter");
+	f.vdso_user_space = 1;
+	return f;
+}
+
 #define FACT(expr) ({ struct uclock_trust_facts f_ = good(); expr; f_; })
+#define ARM64(expr) ({ struct uclock_trust_facts f_ = arm64(); expr; f_; })
 
 struct row {
 	const char *name;
@@ -77,12 +94,12 @@ int main(void)
 		{"UCLOCK_SOURCE=tsc forces", with_env(kvm_clock(0), "tsc"), 1, "UCLOCK_SOURCE=tsc"},
 		{"UCLOCK_SOURCE=counter forces", with_env(on("hpet", UCLOCK_HV_NONE), "counter"),
 		 1, "UCLOCK_SOURCE=counter"},
-		{"forced, but no TSC", FACT(f_.source_env = "tsc"; f_.tsc_usable = 0), 0,
+		{"forced, but no TSC", FACT(f_.source_env = "tsc"; f_.counter_usable = 0), 0,
 		 "no usable time-stamp counter"},
 		{"bad interval", FACT(f_.bad_interval = "12x"), 0, "UCLOCK_INTERVAL_US=12x"},
-		{"no TSC", FACT(f_.tsc_usable = 0), 0, "no usable"},
+		{"no TSC", FACT(f_.counter_usable = 0), 0, "no usable"},
 		{"not invariant", FACT(f_.invariant = 0), 0, "invariant"},
-		{"emulated rdtsc", FACT(f_.rdtsc_slower = 1), 0, "emulated"},
+		{"emulated rdtsc", FACT(f_.counter_slower = 1), 0, "emulated"},
 		{"uclockd: out of step, even on tsc", with_sync(good(), UCLOCK_SYNC_NO, 4000), 0,
 		 "out of step across CPUs (8 CPUs, up to 4000 ns apart)"},
 		{"kvm-clock, stable bit", kvm_clock(1), 1, "KVM keeps it stable"},
@@ -122,6 +139,44 @@ int main(void)
 		      f_.available_known = 0), 1, "in step on all 8 CPUs"},
 		{"no /sys, KVM stable bit", FACT(f_ = kvm_clock(1); f_.clocksource[0] = '\0';
 						 f_.available_known = 0), 0, "cannot be read"},
+		{"another architecture", FACT(f_.counter = UCLOCK_COUNTER_NONE), 0,
+		 "no counter uclock can read on this architecture"},
+		{"another architecture, forced",
+		 FACT(f_.counter = UCLOCK_COUNTER_NONE; f_.source_env = "counter"), 0,
+		 "no counter"},
+		/* arm64 */
+		{"arm64: arch_sys_counter, vDSO in user space", arm64(), 1,
+		 "the kernel's vDSO reads the counter in user space; the kernel's "
+		 "clocksource is arch_sys_counter"},
+		{"arm64: UCLOCK_SOURCE=auto", with_env(arm64(), "auto"), 1, "in user space"},
+		{"arm64: UCLOCK_SOURCE=kernel", with_env(arm64(), "kernel"), 0,
+		 "UCLOCK_SOURCE=kernel"},
+		{"arm64: timer erratum, the vDSO makes system calls",
+		 ARM64(f_.vdso_user_space = 0), 0,
+		 "vDSO makes a system call for clock_gettime (a timer erratum"},
+		{"arm64: timer erratum, forced", ARM64(f_.vdso_user_space = 0;
+						      f_.source_env = "counter"), 1,
+		 "UCLOCK_SOURCE=counter"},
+		{"arm64: tsc is an alias", ARM64(f_.vdso_user_space = 0; f_.source_env = "tsc"), 1,
+		 "UCLOCK_SOURCE=tsc"},
+		{"arm64: no vDSO", ARM64(f_.vdso_user_space = -1), 0, "no vDSO"},
+		{"arm64: trapped counter", ARM64(f_.counter_slower = 1), 0,
+		 "CNTVCT_EL0 is slower than the kernel's clock (trapped)"},
+		{"arm64: another clocksource", ARM64(strcpy(f_.clocksource, "jiffies")), 0,
+		 "clocksource is jiffies, not arch_sys_counter"},
+		{"arm64: another clocksource, uclockd in step",
+		 ARM64(strcpy(f_.clocksource, "jiffies"); f_.sync = UCLOCK_SYNC_YES), 0,
+		 "not arch_sys_counter"},
+		{"arm64: no /sys, vDSO in user space", ARM64(f_.clocksource[0] = '\0'), 1,
+		 "clocksource is unknown (no /sys)"},
+		{"arm64: no /sys, vDSO makes system calls",
+		 ARM64(f_.clocksource[0] = '\0'; f_.vdso_user_space = 0), 0, "timer erratum"},
+		{"arm64: uclockd out of step", with_sync(arm64(), UCLOCK_SYNC_NO, 300), 0,
+		 "counter out of step across CPUs (8 CPUs, up to 300 ns apart)"},
+		{"arm64: uclockd in step", with_sync(arm64(), UCLOCK_SYNC_YES, 0), 1,
+		 "in user space"},
+		{"arm64: no counter", ARM64(f_.counter_usable = 0), 0, "no usable counter"},
+		{"arm64: bad interval", ARM64(f_.bad_interval = "0"), 0, "UCLOCK_INTERVAL_US=0"},
 	};
 
 	for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

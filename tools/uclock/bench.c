@@ -180,7 +180,7 @@ static void print_verdicts(const struct costs *b)
 	double u_real_ns = cost_ratio(cost_of(b, "uclock_real_ns()"));
 	double sys = cost_ratio(cost_of(b, "syscall clock_gettime(MONOTONIC)"));
 	double vsys = cost_ratio(cost_of(b, "vsyscall page gettimeofday"));
-	const struct cost *rdtsc = cost_of(b, "counter rdtsc");
+	const struct cost *rdtsc = cost_of(b, METHOD_BARE_COUNTER);
 	const struct cost *fast = cost_of(b, "uclock_mono_ns()");
 
 	printf("\n");
@@ -195,7 +195,7 @@ static void print_verdicts(const struct costs *b)
 		printf("uclock_gettime(REALTIME) is %.2fx the vDSO; uclock_real_ns() "
 		       "%.2fx\n", u_real, u_real_ns);
 	if (rdtsc && fast)
-		printf("uclock_mono_ns() is %.2fx a bare rdtsc\n",
+		printf("uclock_mono_ns() is %.2fx " METHOD_BARE_COUNTER_TEXT "\n",
 		       fast->median / rdtsc->median);
 	if (isfinite(sys))
 		printf("a system call costs %.1fx the vDSO\n", sys);

@@ -99,6 +99,15 @@ static void text_tsc(const struct platform *p)
 	text_hz("0x40000010", "TSC, from the hypervisor", p->tsc_hz_hypervisor);
 }
 
+static void text_cntvct(const struct platform *p)
+{
+	printf("\nGeneric timer\n");
+	printf("  counter       CNTVCT_EL0, %.6f MHz (CNTFRQ_EL0)\n",
+	       (double)p->cntvct.frequency_hz / 1e6);
+	printf("  self-synchronized read (CNTVCTSS_EL0, FEAT_ECV) %s\n",
+	       yes_no(p->cntvct.self_synchronized));
+}
+
 static void text_ntp(const struct platform *p)
 {
 	printf("\nNTP\n");
@@ -142,6 +151,11 @@ static void text_uclock(const struct uclock_stat *st)
 	printf("  mode          %s\n", or_none(st->mode_name));
 	if (st->counter_hz)
 		printf("  counter       %.6f MHz\n", (double)st->counter_hz / 1e6);
+	if (st->counter_nominal_hz)
+		printf("  cpu counter   %s, stated %.6f MHz\n", or_none(st->counter_name),
+		       (double)st->counter_nominal_hz / 1e6);
+	else
+		printf("  cpu counter   %s\n", or_none(st->counter_name));
 	printf("  ordered read  %s\n", or_none(st->counter_read));
 	printf("  kernel path   %s\n", or_none(st->kernel_path));
 	printf("  shared page   %s\n", or_none(st->page_reason));
@@ -152,7 +166,10 @@ static void text(const struct info *in)
 	text_kernel(&in->p);
 	text_vdso(&in->p);
 	text_cpu(&in->p);
-	text_tsc(&in->p);
+	if (in->p.cntvct.present)
+		text_cntvct(&in->p);
+	else
+		text_tsc(&in->p);
 	text_ntp(&in->p);
 	text_timens(&in->p);
 	text_uclock(&in->st);

@@ -72,6 +72,21 @@ static void json_tsc(struct json *j, const struct platform *p)
 	json_end(j);
 }
 
+/* arm64's generic timer; present false (and the rest null) elsewhere. */
+static void json_cntvct(struct json *j, const struct platform *p)
+{
+	json_object(j, "cntvct");
+	json_bool(j, "present", p->cntvct.present);
+	if (p->cntvct.present) {
+		json_hz(j, "frequency_hz", p->cntvct.frequency_hz);
+		json_bool(j, "self_synchronized", p->cntvct.self_synchronized);
+	} else {
+		json_null(j, "frequency_hz");
+		json_null(j, "self_synchronized");
+	}
+	json_end(j);
+}
+
 /* The vDSO's symbols null when there is no image this reader accepts. */
 static void json_vdso(struct json *j, const struct platform *p)
 {
@@ -151,6 +166,7 @@ void json_platform(struct json *j, const struct platform *p)
 	json_vdso(j, p);
 	json_cpu(j, p);
 	json_tsc(j, p);
+	json_cntvct(j, p);
 	json_ntp(j, p);
 	json_time_namespace(j, p);
 	json_end(j);
@@ -171,6 +187,8 @@ void json_uclock(struct json *j, const struct uclock_stat *st)
 	json_text(j, "mode", st->mode_name);
 	json_text(j, "reason", st->reason);
 	json_hz(j, "counter_hz", st->counter_hz);
+	json_text(j, "counter", st->counter_name);
+	json_hz(j, "counter_nominal_hz", st->counter_nominal_hz);
 	json_string(j, "counter_read", st->source == UCLOCK_SOURCE_TSC ?
 		    st->counter_read : NULL);
 	json_text(j, "kernel_path", st->kernel_path);

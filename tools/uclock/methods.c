@@ -21,6 +21,12 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP2_ECV
+#define HWCAP2_ECV (1UL << 19)
+#endif
+#endif
 
 static volatile uint64_t sink;
 
@@ -51,7 +57,11 @@ typedef int (*gettimeofday_fn)(struct timeval *, void *);
 typedef time_t (*time_fn)(time_t *);
 typedef long (*getcpu_fn)(unsigned *, unsigned *, void *);
 
+#if defined(__aarch64__)
+#define VDSO_NAME(x) "__kernel_" x
+#else
 #define VDSO_NAME(x) "__vdso_" x
+#endif
 
 static gettime_fn vdso_gettime_fn;
 
@@ -89,6 +99,7 @@ static int have_vdso_getcpu(const char **why)
 	return have_vdso(VDSO_NAME("getcpu"), why);
 }
 
+#if !defined(__aarch64__)
 static int have_counter(const char **why)
 {
 	*why = "no time-stamp counter on this architecture";
@@ -118,6 +129,13 @@ static int have_rdpid(const char **why)
 	return have_counter(why);
 #endif
 }
+#else
+static int have_cntvctss(const char **why)
+{
+	*why = "the CPU has no CNTVCTSS_EL0 (FEAT_ECV)";
+	return (getauxval(AT_HWCAP2) & HWCAP2_ECV) != 0;
+}
+#endif
 
 /* The legacy page is callable when mapped executable (emulated or not). */
 static int have_vsyscall(const char **why)
@@ -158,10 +176,19 @@ LOOP(m_rdpid, uint64_t id; __asm__ volatile("rdpid %0" : "=r"(id)); acc += id)
 LOOP(m_vsys_gtod, TIMEVAL(((gettimeofday_fn)0xffffffffff600000ul)(&tv, NULL)))
 LOOP(m_vsys_time, acc += (uint64_t)((time_fn)0xffffffffff600400ul)(NULL))
 #else
+#if defined(__aarch64__)
+/* The generic timer's counter: bare, after an isb, self-synchronized (its
+ * encoding: assemblers before Armv8.6 lack the name). */
+#define MRS(reg) ({ uint64_t v_; __asm__ volatile("mrs %0, " reg : "=r"(v_)); v_; })
+LOOP(m_cntvct, acc += MRS("cntvct_el0"))
+LOOP(m_isb_cntvct, __asm__ volatile("isb" ::: "memory"); acc += MRS("cntvct_el0"))
+LOOP(m_cntvctss, acc += MRS("s3_3_c14_c0_6"))
+#else
 LOOP(m_rdtsc, (void)0)
 LOOP(m_rdtscp, (void)0)
 LOOP(m_lfence, (void)0)
 LOOP(m_rdpid, (void)0)
+#endif
 LOOP(m_vsys_gtod, (void)0)
 LOOP(m_vsys_time, (void)0)
 #endif
@@ -270,10 +297,16 @@ static int resolve_vdso_extras(const char **why)
 #define R_GETCPU "vdso getcpu"
 
 const struct method methods[] = {
+#if defined(__aarch64__)
+	{"counter cntvct", KIND_COUNTER, m_cntvct, NULL, R_MONO},
+	{"counter isb+cntvct", KIND_COUNTER, m_isb_cntvct, NULL, R_MONO},
+	{"counter cntvctss", KIND_COUNTER, m_cntvctss, have_cntvctss, R_MONO},
+#else
 	{"counter rdtsc", KIND_COUNTER, m_rdtsc, have_counter, R_MONO},
 	{"counter rdtscp", KIND_COUNTER, m_rdtscp, have_rdtscp, R_MONO},
 	{"counter lfence+rdtsc", KIND_COUNTER, m_lfence, have_counter, R_MONO},
 	{"counter rdpid (cpu number)", KIND_COUNTER, m_rdpid, have_rdpid, R_GETCPU},
+#endif
 	{"syscall clock_gettime(MONOTONIC)", KIND_SYSCALL, m_sys_mono, NULL, R_MONO},
 	{"syscall clock_gettime(REALTIME)", KIND_SYSCALL, m_sys_real, NULL, R_REAL},
 	{"vdso clock_gettime(REALTIME)", KIND_VDSO, m_vdso_real, have_vdso_gettime, R_REAL},

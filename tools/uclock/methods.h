@@ -19,6 +19,15 @@ struct method {
 	const char *reference;               /* the vDSO method it is compared with */
 };
 
+/* The bare counter read uclock_mono_ns() is compared with. */
+#if defined(__aarch64__)
+#define METHOD_BARE_COUNTER "counter cntvct"
+#define METHOD_BARE_COUNTER_TEXT "a bare mrs of CNTVCT_EL0"
+#else
+#define METHOD_BARE_COUNTER "counter rdtsc"
+#define METHOD_BARE_COUNTER_TEXT "a bare rdtsc"
+#endif
+
 extern const struct method methods[];
 extern const int method_count;
 

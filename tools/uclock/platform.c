@@ -1,8 +1,9 @@
 /*
  * What the machine says about its clocks: the kernel (sysfs, procfs,
  * adjtimex), the auxiliary vector and the vDSO it points to and, on x86,
- * CPUID.  Anything that cannot be read is left empty or zero: a report
- * shows what it could learn (and JSON writes null).
+ * CPUID (on arm64, the generic timer's registers).  Anything that cannot
+ * be read is left empty or zero: a report shows what it could learn (and
+ * JSON writes null).
  */
 #include <ctype.h>
 #include <elf.h>
@@ -194,6 +195,20 @@ static void cpu_read(struct platform *p)
 	cpu_strings(p);
 	tsc_cpuid(p);
 	hypervisor(p);
+}
+#elif defined(__aarch64__)
+#ifndef HWCAP2_ECV
+#define HWCAP2_ECV (1UL << 19)
+#endif
+
+static void cpu_read(struct platform *p)
+{
+	uint64_t hz;
+
+	__asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+	p->cntvct.present = 1;
+	p->cntvct.frequency_hz = hz & 0xffffffffu;
+	p->cntvct.self_synchronized = (getauxval(AT_HWCAP2) & HWCAP2_ECV) != 0;
 }
 #else
 static void cpu_read(struct platform *p)

@@ -22,6 +22,11 @@ struct platform {
 		int reliable;          /* the kernel's tsc_reliable flag */
 		int kvm_stable;        /* KVM's clocksource stable bit */
 	} tsc;
+	struct {
+		int present;           /* arm64: the generic timer's CNTVCT_EL0 */
+		uint64_t frequency_hz; /* CNTFRQ_EL0, as the firmware set it */
+		int self_synchronized; /* HWCAP2_ECV: CNTVCTSS_EL0 readable */
+	} cntvct;
 	char hypervisor[16];           /* CPUID 0x40000000 signature, "" if none */
 	uint64_t tsc_hz_leaf15;        /* CPUID 0x15, 0 if not reported */
 	uint64_t cpu_base_hz_leaf16;   /* CPUID 0x16 base frequency */

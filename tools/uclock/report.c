@@ -27,6 +27,13 @@ static int vdso_capable(const char *clocksource)
 	return 0;
 }
 
+/* The counter as the report names it: the TSC, or arm64's. */
+static const char *the_counter(const struct uclock_stat *st)
+{
+	return st->counter_name && !strcmp(st->counter_name, "cntvct")
+		       ? "the counter (CNTVCT_EL0)" : "the TSC";
+}
+
 struct median {
 	const char *method;
 	double ns;       /* median per call, 0 if not available */
@@ -35,7 +42,7 @@ struct median {
 /* The methods the report compares; the indexes name them below. */
 enum { RDTSC, SYSCALL, VDSO, LIBC_GTOD, UCLOCK, UCLOCK_FAST, COSTS };
 static const char *const compared[COSTS + 1] = {
-	"counter rdtsc",
+	METHOD_BARE_COUNTER,
 	"syscall clock_gettime(MONOTONIC)",
 	"vdso clock_gettime(MONOTONIC)",
 	"libc gettimeofday (vdso or syscall)",
@@ -143,9 +150,9 @@ static void judge(struct report *r)
 		say(&r->verdict, "The vDSO serves clock_gettime in user space (%.1f ns a call;\n"
 			"a system call would cost %.0f ns).", vdso_ns, syscall_ns);
 	if (tsc)
-		say(&r->verdict, "uclock serves time from the TSC in user space: uclock_gettime\n"
+		say(&r->verdict, "uclock serves time from %s in user space: uclock_gettime\n"
 			"%.1f ns (%.2fx the %s), uclock_mono_ns() %.1f ns.\n"
-			"Trusted because: %s.",
+			"Trusted because: %s.", the_counter(st),
 		    uclock_ns, uclock_ns / (vdso_user ? vdso_ns : syscall_ns),
 		    vdso_user ? "vDSO" : "system call", fast_ns, st->reason);
 	else
@@ -153,7 +160,7 @@ static void judge(struct report *r)
 
 	if (!vdso_user && tsc)
 		say(&r->advice, "Use uclock (or 'uclock run' for programs you cannot rebuild): it\n"
-			"reads the TSC where the kernel makes a system call.");
+			"reads %s where the kernel makes a system call.", the_counter(st));
 	else if (!vdso_user && strstr(st->reason, "run uclockd"))
 		say(&r->advice, "Start uclockd: it checks the TSC across every CPU, and where it is\n"
 			"in step, uclock serves time from it in every process.");
@@ -221,11 +228,16 @@ static void text_platform(const struct platform *p)
 	printf("  clocksource   %s (available: %s)\n",
 	       p->clocksource[0] ? p->clocksource : "unknown",
 	       p->clocksources[0] ? p->clocksources : "unknown");
-	printf("  TSC           %s%s%s%s%s\n", p->tsc.present ? "present" : "absent",
-	       p->tsc.invariant ? ", invariant" : ", not invariant",
-	       p->tsc.rdtscp ? ", rdtscp" : "",
-	       p->tsc.kvm_stable ? ", KVM stable bit" : "",
-	       p->tsc.reliable ? ", the kernel's tsc_reliable" : "");
+	if (p->cntvct.present)
+		printf("  counter       CNTVCT_EL0, %.3f MHz (CNTFRQ_EL0)%s\n",
+		       (double)p->cntvct.frequency_hz / 1e6,
+		       p->cntvct.self_synchronized ? ", self-synchronized read" : "");
+	else
+		printf("  TSC           %s%s%s%s%s\n", p->tsc.present ? "present" : "absent",
+		       p->tsc.invariant ? ", invariant" : ", not invariant",
+		       p->tsc.rdtscp ? ", rdtscp" : "",
+		       p->tsc.kvm_stable ? ", KVM stable bit" : "",
+		       p->tsc.reliable ? ", the kernel's tsc_reliable" : "");
 	printf("  vDSO          %s; vsyscall page: %s\n",
 	       p->vdso_mapped ? "mapped" : "not mapped", p->vsyscall);
 }
@@ -239,11 +251,11 @@ static void text_paths(const struct report *r)
 	       r->vdso_user ? "vDSO, in user space" : "a system call every time");
 	printf("  *_COARSE clocks, time()        %s\n",
 	       p->vdso_mapped ? "vDSO, in user space (the last tick)" : "a system call");
-	printf("  uclock                        %s\n",
-	       r->st.source == UCLOCK_SOURCE_TSC
-		       ? "user space, from the TSC"
-		       : r->vdso_user ? "passes through to the vDSO"
-				      : "passes through to the kernel");
+	if (r->st.source == UCLOCK_SOURCE_COUNTER)
+		printf("  uclock                        user space, from %s\n", the_counter(&r->st));
+	else
+		printf("  uclock                        %s\n", r->vdso_user
+		       ? "passes through to the vDSO" : "passes through to the kernel");
 	if (p->clocksource[0])
 		printf("  (the kernel's clocksource %s %s be read from user space)\n",
 		       p->clocksource, vdso_capable(p->clocksource) ? "can" : "cannot");
@@ -324,7 +336,7 @@ static void json_paths(struct json *j, const struct report *r)
 	json_object(j, "paths");
 	json_string(j, "clock_gettime", r->vdso_user ? "vdso" : "syscall");
 	json_string(j, "coarse", p->vdso_mapped ? "vdso" : "syscall");
-	json_string(j, "uclock", r->st.source == UCLOCK_SOURCE_TSC ? "tsc"
+	json_string(j, "uclock", r->st.source == UCLOCK_SOURCE_COUNTER ? "counter"
 				 : r->vdso_user ? "vdso" : "syscall");
 	if (p->clocksource[0])
 		json_bool(j, "clocksource_user_readable", vdso_capable(p->clocksource));

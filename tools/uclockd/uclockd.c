@@ -373,12 +373,12 @@ static void check_sync(struct daemon *d, struct uclock_trust_facts *facts)
 		return;
 	d->last_sync = (int)facts->sync;
 	if (facts->sync == UCLOCK_SYNC_NO)
-		say("the TSC is out of step across CPUs: %lld ns apart (%d of %d CPUs "
+		say("the " UCLOCK__COUNTER_TEXT " is out of step across CPUs: %lld ns apart (%d of %d CPUs "
 		    "checked)", (long long)sync.worst_ns, sync.checked, sync.cpus);
 	else if (facts->sync == UCLOCK_SYNC_UNKNOWN)
-		say("the TSC could be checked on %d of %d CPUs only", sync.checked, sync.cpus);
+		say("the " UCLOCK__COUNTER_TEXT " could be checked on %d of %d CPUs only", sync.checked, sync.cpus);
 	else
-		say("the TSC is in step on all %d CPUs (%llu readings)", sync.checked,
+		say("the " UCLOCK__COUNTER_TEXT " is in step on all %d CPUs (%llu readings)", sync.checked,
 		    (unsigned long long)sync.readings);
 }
 
@@ -393,10 +393,10 @@ static int start_keeping(struct daemon *d)
 	uclock__trust_gather(&facts);
 	check_sync(d, &facts);
 	if (!uclock__trust_decide(&facts, d->reason, sizeof(d->reason))) {
-		say("the TSC cannot be trusted here: %s", d->reason);
+		say("the " UCLOCK__COUNTER_TEXT " cannot be trusted here: %s", d->reason);
 		return -1;
 	}
-	int rdtscp = uclock__counter_rdtscp();
+	int ordered = uclock__counter_pick();
 	uclock__counter_ops(&ops);
 	if (uclock__timens_offsets(&mono, &boot) != 0) {
 		say("cannot read this process's time namespace offsets (is /proc mounted?)");
@@ -421,7 +421,7 @@ static int start_keeping(struct daemon *d)
 	if (reused)
 		take_over(d);
 	d->page->source = UCLOCK_SOURCE_TSC;
-	d->page->ordered_read = rdtscp ? 1 : 2;
+	d->page->ordered_read = (uint32_t)ordered;
 	d->page->tsc_cpus = (uint32_t)facts.sync_cpus;
 	d->page->tsc_warp_ns = facts.sync_warp_ns;
 	__atomic_store_n(&d->page->tsc_sync, (uint32_t)facts.sync, __ATOMIC_RELEASE);
@@ -486,7 +486,7 @@ static void housekeeping(struct daemon *d)
 	if (!changed && monotonic_ns() - d->last_sync_ns < SYNC_RECHECK_NS)
 		return;
 	if (changed)
-		say("online CPUs now %s: checking the TSC across them", online);
+		say("online CPUs now %s: checking the " UCLOCK__COUNTER_TEXT " across them", online);
 	memcpy(d->online, online, sizeof(online));
 	check_sync(d, &facts);
 	d->last_sync_ns = monotonic_ns();
