@@ -51,14 +51,14 @@ static const char *const names[METHODS] = {"vDSO clock_gettime(MONOTONIC)",
 static uint64_t read_once(int method)
 {
 	struct timespec ts;
-	uint64_t t0 = uclock__rdtscp();
+	uint64_t t0 = uclock__counter_self_ordered();
 
 	switch (method) {
 	case VDSO: clock_gettime(CLOCK_MONOTONIC, &ts); break;
 	case MONO_NS: sink += (uint64_t)uclock_mono_ns(); break;
 	default: uclock_gettime(CLOCK_MONOTONIC, &ts); break;
 	}
-	return uclock__rdtscp() - t0;
+	return uclock__counter_self_ordered() - t0;
 }
 
 static int tail(void)

@@ -50,6 +50,11 @@ static char path[PATH_MAX];
 static char why[512] = "not looked for";
 static int64_t next_look_ns;
 static uint32_t mirrored_seq;            /* the shared page's seq last mirrored */
+/* The first look: the copy (its seq) this process's clocks were on. */
+static struct {
+	uint32_t seq;
+	int on_lines;
+} looked;
 /* Attached: 'why' says so once asked (the first read does no formatting).
  * Each attach is a generation; the text is of the one it names. */
 static struct {
@@ -168,18 +173,19 @@ static void detached(struct uclock_tk *tk, const struct uclock__copy *from,
 
 /*
  * This process reads the clocks the writer read: 1 if so, 0 if not, -1 if
- * it cannot be told.  By the clocks themselves, with a usable copy: the
- * kernel's REALTIME - MONOTONIC, exact from the coarse clocks (one tick's
- * time), equal to the copy's (another namespace moves MONOTONIC, not
- * REALTIME), and BOOTTIME on the copy's line.  Else, or if they disagree
- * (REALTIME set since the copy), the offsets in /proc/self/timens_offsets
- * against the writer's.
+ * it cannot be told.  By the clocks themselves, with a usable copy 's'
+ * whose lines this process's MONOTONIC and BOOTTIME lie on (else NULL):
+ * the kernel's REALTIME - MONOTONIC, exact from the coarse clocks
+ * (one tick's time), equal to the copy's (another namespace moves
+ * MONOTONIC, not REALTIME).  Else, or if they disagree (REALTIME set since
+ * the copy), the offsets in /proc/self/timens_offsets against the
+ * writer's.
  */
 static int same_namespace(const struct uclock__page *page, const struct uclock__copy *s)
 {
 	int64_t mono, boot;
 
-	if (s && uclock__copy_matches_kernel(s, uclock__read_fenced, NULL) == 1) {
+	if (s) {
 		for (int i = 0; i < 4; i++) {
 			struct timespec m1, r, m2;
 
@@ -230,8 +236,10 @@ void uclock__attach_look(struct uclock_trust_facts *facts)
 		return;
 	struct uclock__copy s;
 	uint64_t now;
-	int fresh = uclock__shared_usable(page, &s, &now, uclock__read_fenced, NULL, NULL);
-	int ns = same_namespace(page, fresh ? &s : NULL);
+	uint32_t seq;
+	int fresh = uclock__shared_usable(page, &s, &now, uclock__read_fenced, NULL, &seq);
+	int on_lines = fresh && uclock__copy_matches_kernel(&s, uclock__read_fenced, NULL) == 1;
+	int ns = same_namespace(page, on_lines ? &s : NULL);
 	if (ns <= 0) {
 		snprintf(why, sizeof(why), ns < 0 ? "%.200s: this process's time namespace "
 						    "cannot be checked (no /proc): in-process"
@@ -242,6 +250,10 @@ void uclock__attach_look(struct uclock_trust_facts *facts)
 		return;
 	}
 	mapped = page;
+	if (on_lines) {
+		looked.seq = seq;
+		looked.on_lines = 1;
+	}
 	if (__atomic_load_n(&page->state, __ATOMIC_ACQUIRE) == UCLOCK__LIVE) {
 		facts->sync = (enum uclock_tsc_sync_verdict)__atomic_load_n(&page->tsc_sync,
 									     __ATOMIC_RELAXED);
@@ -279,7 +291,10 @@ void uclock__attach_init(struct uclock_tk *tk)
 	uint64_t now;
 	uint32_t seq;
 	int fresh = usable(tk, &s, &now, &seq);
-	int ours = fresh && uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1;
+	/* The copy the look found this process's clocks on (the same seq:
+	 * the same lines, not rewritten since), else check this one. */
+	int ours = fresh && ((looked.on_lines && seq == looked.seq) ||
+			     uclock__copy_matches_kernel(&s, tk->ops.counter, tk->ops.ctx) == 1);
 	if (ours && uclock__tk_take(tk)) {
 		attached_to(tk, &s, seq, now);
 		uclock__tk_give(tk);

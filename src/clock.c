@@ -140,6 +140,22 @@ static int trusted(void)
 }
 
 /*
+ * The page wiped in children (see own), before any line is on it.  Kernels
+ * before 4.14 refuse it: then fork() children are still put right by the
+ * pthread_atfork handler, clone() ones not.  Done at load (see at_load()),
+ * or by the first read if it comes first (another library's constructor):
+ * twice is harmless.
+ */
+static int marked;
+
+static void mark_page(void)
+{
+	madvise(&own, sizeof(own), MADV_WIPEONFORK);
+	/* Release: a first read that finds it set comes after the call. */
+	__atomic_store_n(&marked, 1, __ATOMIC_RELEASE);
+}
+
+/*
  * First use.  One caller sets up; the others (threads, signal handlers
  * that interrupted it) take the kernel's answer meanwhile.  A process that
  * finds uclockd's page reads it at once; one that does not calibrates its
@@ -154,9 +170,8 @@ static void init(void)
 	if (!__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, 0,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return;
-	/* Kernels before 4.14 refuse it: then fork() children are still put
-	 * right by the pthread_atfork handler, clone() ones not. */
-	madvise(&own, sizeof(own), MADV_WIPEONFORK);
+	if (!__atomic_load_n(&marked, __ATOMIC_ACQUIRE))
+		mark_page();
 	interval = interval_ns();
 	own_source = trusted() ? UCLOCK_SOURCE_COUNTER : UCLOCK_SOURCE_KERNEL;
 	if (own_source == UCLOCK_SOURCE_COUNTER)
@@ -285,8 +300,11 @@ static void child_after_fork(void)
 		uclock__tk_after_fork(&uclock__global);
 }
 
-__attribute__((constructor)) static void register_fork_handler(void)
+/* At load: the fork handler, and the page marked, so that the first read
+ * does not pay for the system call (a few microseconds). */
+__attribute__((constructor)) static void at_load(void)
 {
+	mark_page();
 	pthread_atfork(NULL, NULL, child_after_fork);
 }
 

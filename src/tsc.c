@@ -1,7 +1,8 @@
 /*
- * The x86 time-stamp counter: what the CPU says about it (CPUID), whether
- * this process may read it, and which of its two ordered reads is cheaper
- * (the reads themselves are in counter.h).
+ * The x86 time-stamp counter: what the CPU says about it (CPUID, through
+ * the C library's copy where it keeps one), whether this process may read
+ * it, and which of its two ordered reads is cheaper (the reads themselves
+ * are in counter.h).
  */
 #include <string.h>
 
@@ -10,6 +11,58 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #include <sys/prctl.h>
+
+/*
+ * glibc reads CPUID leaves 1, 0x80000001 and 0x80000007 at start-up (for
+ * its own choice of functions) and keeps the registers as the CPU gave
+ * them: asking it costs no CPUID, which traps to the hypervisor in a
+ * virtual machine, microseconds each.
+ */
+#if defined(__GLIBC_PREREQ) && defined(__has_include)
+#if __GLIBC_PREREQ(2, 33) && __has_include(<sys/platform/x86.h>)
+#define LIBC_CPUID 1
+#endif
+#endif
+
+#ifdef LIBC_CPUID
+#include <sys/platform/x86.h>
+
+static int libc_leaf(unsigned leaf, unsigned r[4])
+{
+	int index = leaf == 1 ? CPUID_INDEX_1
+		    : leaf == 0x80000001 ? CPUID_INDEX_80000001
+		    : leaf == 0x80000007 ? CPUID_INDEX_80000007 : -1;
+
+	if (index < 0)
+		return 0;
+	memcpy(r, __x86_get_cpuid_feature_leaf((unsigned)index)->cpuid_array,
+	       4 * sizeof(r[0]));
+	return 1;
+}
+#else
+static int libc_leaf(unsigned leaf, unsigned r[4])
+{
+	(void)leaf;
+	(void)r;
+	return 0;
+}
+#endif
+
+/*
+ * A CPUID leaf's registers (eax, ebx, ecx, edx), all 0 where the CPU has
+ * no such leaf.  glibc's copy where it holds one; where it holds zeros (it
+ * reads some leaves on some vendors only, and a feature absent is zeros
+ * too), the CPU itself: a bit is never taken as set that CPUID does not
+ * set.
+ */
+static void leaf_registers(unsigned leaf, unsigned r[4])
+{
+	if (libc_leaf(leaf, r) && (r[0] | r[1] | r[2] | r[3]))
+		return;
+	memset(r, 0, 4 * sizeof(r[0]));
+	if ((unsigned)__get_cpuid_max(leaf & 0x80000000, NULL) >= leaf)
+		__cpuid(leaf, r[0], r[1], r[2], r[3]);
+}
 
 /* Which hypervisor (its CPUID signature), and what it says of the TSC. */
 static void hypervisor(struct uclock_tsc_features *f)
@@ -51,7 +104,7 @@ static int known_state; /* 0 not read, 1 read, 2 with the hypervisor's */
 
 void uclock__tsc_features_full(struct uclock_tsc_features *f, int with_hypervisor)
 {
-	unsigned a, b, c, d, max_ext;
+	unsigned r[4];
 	int state = __atomic_load_n(&known_state, __ATOMIC_ACQUIRE);
 
 	if (state >= (with_hypervisor ? 2 : 1)) {
@@ -59,17 +112,13 @@ void uclock__tsc_features_full(struct uclock_tsc_features *f, int with_hyperviso
 		return;
 	}
 	memset(f, 0, sizeof(*f));
-	if (!__get_cpuid(1, &a, &b, &c, &d))
-		return;
-	f->present = (d >> 4) & 1;
-	f->hypervisor = (c >> 31) & 1;
-	if (!uclock__tsc_enabled())
-		f->present = 0;
-	max_ext = __get_cpuid_max(0x80000000, NULL);
-	if (max_ext >= 0x80000001 && __get_cpuid(0x80000001, &a, &b, &c, &d))
-		f->rdtscp = (d >> 27) & 1;
-	if (max_ext >= 0x80000007 && __get_cpuid(0x80000007, &a, &b, &c, &d))
-		f->invariant = (d >> 8) & 1;
+	leaf_registers(1, r);
+	f->present = ((r[3] >> 4) & 1) && uclock__tsc_enabled();
+	f->hypervisor = (r[2] >> 31) & 1;
+	leaf_registers(0x80000001, r);
+	f->rdtscp = (r[3] >> 27) & 1;
+	leaf_registers(0x80000007, r);
+	f->invariant = (r[3] >> 8) & 1;
 	if (with_hypervisor && f->hypervisor)
 		hypervisor(f);
 	/* Racing first callers compute the same: last store wins. */
