@@ -33,8 +33,6 @@
 #include "bounds.h"
 #include "internal.h"
 
-_Static_assert(sizeof(struct uclock__bounds_copy) % 8 == 0, "copied as words");
-#define WORDS (sizeof(struct uclock__bounds_copy) / 8)
 
 /* ---- the arithmetic ---- */
 
@@ -79,35 +77,48 @@ static int64_t total_at(const struct uclock__bounds_copy *c, int64_t at)
 		       grown(at - c->as_of_ns, c->drift_mult));
 }
 
-void uclock__bounds_at(const struct uclock__bounds_copy *c, int64_t now,
-		       uint64_t disruptions, int vm_ok, uint64_t vm_marker,
-		       struct uclock_bounds *b)
+/* Inline in uclock_now_bounds(): every field written, nothing cleared
+ * twice; its cost is within a few ns of the reading's. */
+static inline __attribute__((always_inline)) void
+at(const struct uclock__bounds_copy *c, int64_t now, uint64_t disruptions, int vm_ok,
+   uint64_t vm_marker, struct uclock_bounds *b)
 {
 	int status = c->as_of_ns ? (int)c->status : UCLOCK_BOUNDS_UNKNOWN;
+	int64_t age = c->as_of_ns && now > c->as_of_ns ? now - c->as_of_ns : 0;
+	int64_t drift = grown(age, c->drift_mult);
 
-	memset(b, 0, sizeof(*b));
 	b->now_ns = now;
 	b->source = (int)c->source;
 	b->max_drift_ppb = c->drift_ppb;
+	b->reserved0 = 0;
+	b->reserved[0] = b->reserved[1] = b->reserved[2] = b->reserved[3] = 0;
 	b->service_error_ns = c->error_ns;
 	b->uclock_error_ns = c->uclock_error_ns;
-	if (c->as_of_ns) {
-		b->age_ns = now > c->as_of_ns ? now - c->as_of_ns : 0;
-		b->drift_ns = grown(b->age_ns, c->drift_mult);
-	}
+	b->age_ns = age;
+	b->drift_ns = drift;
 	if (valid(c) && (disruptions != c->disruptions ||
 			 (vm_ok && (c->flags & UCLOCK__BOUNDS_VM) && vm_marker != c->vm_marker)))
 		status = UCLOCK_BOUNDS_DISRUPTED;
 	b->status = status;
-	if (status != UCLOCK_BOUNDS_SYNCHRONIZED && status != UCLOCK_BOUNDS_FREE_RUNNING) {
+	if (UCLOCK__UNLIKELY(status != UCLOCK_BOUNDS_SYNCHRONIZED &&
+			     status != UCLOCK_BOUNDS_FREE_RUNNING)) {
 		b->earliest_ns = INT64_MIN;
 		b->latest_ns = INT64_MAX;
 		b->error_ns = INT64_MAX;
 		return;
 	}
-	b->error_ns = total_at(c, now);
-	b->earliest_ns = add_sat(now, b->error_ns == INT64_MAX ? INT64_MIN : -b->error_ns);
-	b->latest_ns = add_sat(now, b->error_ns);
+	int64_t err = add_sat(add_sat(c->error_ns, c->uclock_error_ns), drift);
+
+	b->error_ns = err;
+	b->earliest_ns = add_sat(now, err == INT64_MAX ? INT64_MIN : -err);
+	b->latest_ns = add_sat(now, err);
+}
+
+void uclock__bounds_at(const struct uclock__bounds_copy *c, int64_t now,
+		       uint64_t disruptions, int vm_ok, uint64_t vm_marker,
+		       struct uclock_bounds *b)
+{
+	at(c, now, disruptions, vm_ok, vm_marker, b);
 }
 
 void uclock__bounds_next(const struct uclock__bounds_copy *prev,
@@ -152,41 +163,44 @@ void uclock__bounds_next(const struct uclock__bounds_copy *prev,
 
 /* ---- the latch ---- */
 
-void uclock__bounds_load(const struct uclock__bounds *bs, struct uclock__bounds_copy *out)
-{
-	union {
-		struct uclock__bounds_copy c;
-		uint64_t w[WORDS];
-	} u;
+#define BOUNDS_FIELDS(X)                                                   \
+	X(as_of_ns) X(error_ns) X(uclock_error_ns) X(drift_mult) X(disruptions) \
+	X(vm_marker) X(status) X(source) X(drift_ppb) X(flags)
 
+/* Field by field into registers: no copy through memory on the way. */
+static inline __attribute__((always_inline)) void
+load(const struct uclock__bounds *bs, struct uclock__bounds_copy *out)
+{
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&bs->seq, __ATOMIC_ACQUIRE);
-		const uint64_t *from = (const uint64_t *)(const void *)&bs->copy[seq & 1];
+		const struct uclock__bounds_copy *c = &bs->copy[seq & 1];
 
-		for (size_t i = 0; i < WORDS; i++)
-			u.w[i] = __atomic_load_n(&from[i], UCLOCK__FIELD);
+#define X(f) out->f = __atomic_load_n(&c->f, UCLOCK__FIELD);
+		BOUNDS_FIELDS(X)
+#undef X
 		UCLOCK__READ_FENCE();
 		if (__atomic_load_n(&bs->seq, __ATOMIC_RELAXED) == seq)
-			break;
+			return;
 	}
-	*out = u.c;
+}
+
+void uclock__bounds_load(const struct uclock__bounds *bs, struct uclock__bounds_copy *out)
+{
+	load(bs, out);
 }
 
 void uclock__bounds_store(struct uclock__bounds *bs, const struct uclock__bounds_copy *c)
 {
-	union {
-		struct uclock__bounds_copy c;
-		uint64_t w[WORDS];
-	} u = {.c = *c};
 	uint32_t seq = __atomic_load_n(&bs->seq, __ATOMIC_RELAXED);
 
 	/* Readers are on copy[seq & 1]: write the other, point them at it,
 	 * then bring the first up to date for the next time. */
 	for (int pass = 0; pass < 2; pass++) {
-		uint64_t *to = (uint64_t *)(void *)&bs->copy[(seq + 1) & 1];
+		struct uclock__bounds_copy *to = &bs->copy[(seq + 1) & 1];
 
-		for (size_t i = 0; i < WORDS; i++)
-			__atomic_store_n(&to[i], u.w[i], UCLOCK__STORE);
+#define X(f) __atomic_store_n(&to->f, c->f, UCLOCK__STORE);
+		BOUNDS_FIELDS(X)
+#undef X
 		UCLOCK__WRITE_FENCE();
 		__atomic_store_n(&bs->seq, ++seq, __ATOMIC_RELEASE);
 	}
@@ -348,7 +362,7 @@ int64_t uclock__bounds_uclock_error(int64_t steering_err_ns)
 	return add_sat(abs64(steering_err_ns), UCLOCK__BOUNDS_READ_NS);
 }
 
-static void refresh(int64_t now)
+static __attribute__((noinline, cold)) void refresh(int64_t now)
 {
 	struct uclock__bounds_copy prev, next;
 	struct uclock__bounds_reading r;
@@ -423,9 +437,9 @@ UCLOCK_API int uclock_now_bounds(struct uclock_bounds *b)
 	int64_t now = uclock_real_ns();
 	const struct uclock__bounds *bs = figures(now, &disruptions);
 
-	uclock__bounds_load(bs, &c);
+	load(bs, &c);
 	int vm_ok = (c.flags & UCLOCK__BOUNDS_VM) && uclock__bounds_vm_marker(&marker);
 
-	uclock__bounds_at(&c, now, disruptions, vm_ok, marker, b);
+	at(&c, now, disruptions, vm_ok, marker, b);
 	return 0;
 }
