@@ -270,7 +270,7 @@ uint32_t uclock__bounds_parse_ppm(const char *text)
 
 uint32_t uclock__bounds_drift_env(char *why, size_t size)
 {
-	const char *text = getenv("UCLOCK_MAX_DRIFT_PPM");
+	const char *text = secure_getenv("UCLOCK_MAX_DRIFT_PPM");
 	uint32_t ppb;
 
 	if (!text || !*text)

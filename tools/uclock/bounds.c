@@ -136,8 +136,8 @@ static int usage(void)
 	       "CLOCK_REALTIME as an interval that holds true time (what\n"
 	       "uclock_now_bounds() returns): the interval, its status, its source\n"
 	       "and its parts: the time service's error at its last update, the\n"
-	       "drift since (UCLOCK_MAX_DRIFT_PPM, default 15 ppm; uclockd's\n"
-	       "--max-drift when attached), and uclock's own error.\n\n"
+	       "drift since (UCLOCK_MAX_DRIFT_PPM, default 15 ppm, or uclockd's\n"
+	       "rate when attached), and uclock's own error.\n\n"
 	       "  --json      one JSON object\n"
 	       "  -h, --help  this help\n\n"
 	       "Exit status: 0, 1 if the bound could not be read, or 2 bad usage.\n");
