@@ -384,4 +384,23 @@ int uclock__counter_pick(void);
 const char *uclock__global_reason(void);
 const char *uclock__global_counter_read(void);
 
+/* vmclock.c: the VM clock device's disruption marker (Linux 6.13+). */
+struct uclock_vmclock {
+	const volatile void *abi;   /* struct vmclock_abi, mapped read-only */
+	size_t size;                /* the mapping's length */
+	int file;                   /* a regular file's descriptor, checked for
+				       truncation at each read; -1 for a device */
+};
+/* Maps 'path' (NULL: $UCLOCK_VMCLOCK if set, else /dev/vmclock0, which
+ * must be a character device; a regular file only where the path is given)
+ * and checks its header.  0 (and in 'why' what was found), or -1 with errno
+ * and the reason in 'why'. */
+int uclock__vmclock_open(const char *path, struct uclock_vmclock *vm, char *why, size_t size);
+/* The disruption marker, read consistently under the device's seq_count.
+ * Never waits long: gives up after a bounded number of tries while an
+ * update is in progress (-1, EAGAIN); -1 with ENODEV if a regular file no
+ * longer holds the header.  Async-signal-safe. */
+int uclock__vmclock_marker(const struct uclock_vmclock *vm, uint64_t *marker);
+void uclock__vmclock_close(struct uclock_vmclock *vm);
+
 #endif
