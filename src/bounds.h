@@ -74,8 +74,12 @@ uint32_t uclock__bounds_parse_ppm(const char *text);
 /* uclock's own error from its steering error (see bounds.c). */
 int64_t uclock__bounds_uclock_error(int64_t steering_err_ns);
 /* The VM clock's disruption marker: 1 and *marker if there is a device
- * this process could map, else 0. */
+ * this process has mapped, else 0. */
 int uclock__bounds_vm_marker(uint64_t *marker);
+/* The same for the figures' writer, who maps the device the first time
+ * ($UCLOCK_VMCLOCK, else /dev/vmclock0); *moved: the marker changed since
+ * its last call.  One caller at a time. */
+int uclock__bounds_vm_poll(uint64_t *marker, int *moved);
 /* In a child: a refresh another thread was doing is not going on. */
 void uclock__bounds_after_fork(void);
 

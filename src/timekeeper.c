@@ -204,7 +204,8 @@ int uclock__take_lock(struct uclock_tk *tk)
 void uclock__tk_disrupted(struct uclock_tk *tk)
 {
 	bump(&tk->disruptions);
-	bump(&tk->page->bounds.disruptions);
+	/* uclockd's thread that reads the time service adds to it too. */
+	__atomic_fetch_add(&tk->page->bounds.disruptions, 1, __ATOMIC_RELAXED);
 }
 
 int uclock__tk_take(struct uclock_tk *tk)

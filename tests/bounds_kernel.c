@@ -11,11 +11,14 @@
  *  - the service writes a lower maxerror: the bound follows it down;
  *  - a jump counted by the timekeeper: disrupted, and still disrupted
  *    after the kernel's figure is read again, until the service writes;
+ *  - the same when a VM clock device's disruption marker moves (a file
+ *    laid out as the device, named by UCLOCK_VMCLOCK);
  *  - UCLOCK_MAX_DRIFT_PPM: a rate above the kernel's own is used, one
  *    that is not a rate gives no bound;
  *  - unsynchronised again: unknown.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -34,6 +37,26 @@
 
 extern char **environ;
 static struct timex found;
+static char vm_path[64];
+static int vm_fd = -1;
+
+/* A VM clock device's first 32 bytes (include/uapi/linux/vmclock-abi.h):
+ * magic "VCLK", size, version 1, seq_count, disruption_marker. */
+static void vm_write(uint64_t marker)
+{
+	unsigned char abi[32] = {0x56, 0x43, 0x4c, 0x4b, 32, 0, 0, 0, 1, 0};
+
+	for (int i = 0; i < 8; i++)
+		abi[16 + i] = (unsigned char)(marker >> (8 * i));
+	if (pwrite(vm_fd, abi, sizeof(abi), 0) != (ssize_t)sizeof(abi))
+		check_fail(__FILE__, __LINE__, "cannot write %s", vm_path);
+}
+
+static void vm_remove(void)
+{
+	if (vm_path[0])
+		unlink(vm_path);
+}
 
 static void put_back(void)
 {
@@ -167,6 +190,13 @@ int main(int argc, char **argv)
 	if (adjtimex(&same) < 0)
 		check_skip("cannot set the kernel's NTP state: %s", strerror(errno));
 	atexit(put_back);
+	snprintf(vm_path, sizeof(vm_path), "/tmp/uclock-vmclock.%d", (int)getpid());
+	vm_fd = open(vm_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (vm_fd >= 0) {
+		atexit(vm_remove);
+		vm_write(7);
+		setenv("UCLOCK_VMCLOCK", vm_path, 1);
+	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGALRM, on_signal);
@@ -226,6 +256,19 @@ int main(int argc, char **argv)
 	set(0, 4000, 900);
 	if (wait_for(&b, is_synced, "the service updates after the jump"))
 		holds_kernel("updated after the jump");
+
+	if (vm_fd >= 0) {
+		vm_write(8);  /* the hypervisor says: migrated */
+		uclock_now_bounds(&b);
+		CHECK(b.status == UCLOCK_BOUNDS_DISRUPTED,
+		      "the VM clock's marker moved: status %s",
+		      uclock__bounds_status_name(b.status));
+		set(0, 3000, 800);
+		if (wait_for(&b, is_synced, "the service updates after the VM clock's marker moved"))
+			holds_kernel("updated after the migration");
+	} else {
+		check_fail(__FILE__, __LINE__, "cannot create %s", vm_path);
+	}
 
 	set(1, 16000000, 16000000);
 	wait_for(&b, is_unknown, "unsynchronised again");

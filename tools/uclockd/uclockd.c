@@ -626,9 +626,20 @@ static void read_bounds(struct daemon *d)
 		if (k.status == UCLOCK_BOUNDS_SYNCHRONIZED || !d->chrony_ok)
 			r = k;
 	}
+	uint64_t marker;
+	int moved, vm_ok = uclock__bounds_vm_poll(&marker, &moved);
+
+	/* A migration the VM clock reports: a jump for every reader, also
+	 * those that cannot map the device themselves. */
+	if (moved) {
+		__atomic_fetch_add(&d->page->bounds.disruptions, 1, __ATOMIC_RELAXED);
+		say("the VM clock's disruption marker moved: bounds disrupted until the "
+		    "time service updates");
+	}
 	uclock__bounds_load(&d->page->bounds, &prev);
 	uclock__bounds_next(&prev, &r, now,
-			    __atomic_load_n(&d->page->bounds.disruptions, __ATOMIC_RELAXED), 0, 0,
+			    __atomic_load_n(&d->page->bounds.disruptions, __ATOMIC_RELAXED), vm_ok,
+			    marker,
 			    uclock__bounds_uclock_error(__atomic_load_n(&d->tk.mono_err_ns,
 									 __ATOMIC_RELAXED)),
 			    &next);
