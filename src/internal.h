@@ -403,4 +403,30 @@ int uclock__vmclock_open(const char *path, struct uclock_vmclock *vm, char *why,
 int uclock__vmclock_marker(const struct uclock_vmclock *vm, uint64_t *marker);
 void uclock__vmclock_close(struct uclock_vmclock *vm);
 
+/* chrony.c: chronyd's tracking report, over its command socket. */
+struct uclock_chrony_tracking {
+	uint32_t ref_id;
+	int stratum;
+	int leap_status;             /* 0 normal, 1 insert, 2 delete, 3 unsynchronised */
+	int64_t ref_time_ns;         /* REALTIME, ns since the epoch, of its last clock update */
+	double current_correction_s; /* "System time": the system clock's offset from chronyd's
+					estimate of true time, as chronyd reports it (> 0: the
+					system clock is slow) */
+	double last_offset_s, rms_offset_s;
+	double freq_ppm, resid_freq_ppm, skew_ppm;
+	double root_delay_s, root_dispersion_s;
+	double last_update_interval_s;
+};
+/* 0, or -1 with errno set and 'why' saying what failed (no socket,
+ * permission, timeout, a reply that is not a tracking report...).
+ * server_path NULL: /run/chrony/chronyd.sock.  The reply socket is made in
+ * the same directory (see chrony.c): the caller must be able to write there. */
+int uclock__chrony_tracking(const char *server_path, int timeout_ms,
+			    struct uclock_chrony_tracking *out, char *why, size_t size);
+/* The parts, for tests: a reply to the request with this sequence number,
+ * and chrony's 32-bit floating-point word (host order). */
+int uclock__chrony_parse(const unsigned char *reply, size_t len, uint32_t sequence,
+			 struct uclock_chrony_tracking *out, char *why, size_t size);
+double uclock__chrony_float(uint32_t word);
+
 #endif
