@@ -250,6 +250,35 @@ void uclock__bounds_adjtimex(struct uclock__adjtimex_state *state, int64_t now,
 				  drift_ppb, r);
 }
 
+/* ---- chronyd ---- */
+
+void uclock__bounds_from_chrony(const struct uclock_chrony_tracking *t, int64_t *ref_seen,
+				uint32_t drift_ppb, struct uclock__bounds_reading *r)
+{
+	double offset = t->current_correction_s < 0 ? -t->current_correction_s
+						    : t->current_correction_s;
+	double err = offset + t->root_dispersion_s + t->root_delay_s / 2;
+
+	memset(r, 0, sizeof(r[0]));
+	r->source = UCLOCK_BOUNDS_SOURCE_CHRONY;
+	r->drift_ppb = drift_ppb;
+	r->as_of_ns = t->ref_time_ns;
+	/* Unsynchronised, or figures no bound can come from (a stratum of 16
+	 * or more, no reference time, a dispersion that is not a number):
+	 * chronyd has lost its sources. */
+	if (t->leap_status == 3 || t->stratum < 1 || t->stratum >= 16 || t->ref_time_ns <= 0 ||
+	    !(err >= 0 && err < 1e6) || t->root_dispersion_s < 0 || t->root_delay_s < 0) {
+		r->status = UCLOCK_BOUNDS_FREE_RUNNING;
+		return;
+	}
+	r->status = UCLOCK_BOUNDS_SYNCHRONIZED;
+	r->error_ns = (int64_t)(err * 1e9);
+	if ((double)r->error_ns < err * 1e9)  /* rounded up, without libm */
+		r->error_ns++;
+	r->updated = t->ref_time_ns != *ref_seen;
+	*ref_seen = t->ref_time_ns;
+}
+
 /* ---- names and settings ---- */
 
 uint32_t uclock__bounds_parse_ppm(const char *text)

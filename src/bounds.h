@@ -66,6 +66,13 @@ void uclock__bounds_from_timex(struct uclock__adjtimex_state *state, int ret,
 			       int64_t now, uint32_t drift_ppb,
 			       struct uclock__bounds_reading *r);
 
+/* chronyd's tracking report as a reading: its bound |system time offset|
+ * + root dispersion + root delay / 2 at its last clock update (ref time);
+ * *ref_seen keeps the last ref time seen, to tell an update. */
+struct uclock_chrony_tracking;
+void uclock__bounds_from_chrony(const struct uclock_chrony_tracking *t, int64_t *ref_seen,
+				uint32_t drift_ppb, struct uclock__bounds_reading *r);
+
 /* UCLOCK_MAX_DRIFT_PPM, or the default; 0 and 'why' set for a bad value. */
 uint32_t uclock__bounds_drift_env(char *why, size_t size);
 /* A drift rate in ppm as text ("15", "2.5"): ppb, or 0 if not one. */

@@ -40,6 +40,7 @@
 
 #define DEFAULT_PATH "/run/uclock/page"
 #define DEFAULT_CHRONY "/run/chrony/chronyd.sock"
+#define CHRONY_TIMEOUT_MS 200
 #define MIN_SPAN_NS 10000000LL
 #define SYNC_CHECK_NS 10000000LL                /* the check across CPUs: 10 ms */
 /* The span while the rate holds: an update every 100 ms, ten wakeups a
@@ -66,7 +67,8 @@ struct daemon {
 	int chrony_asked;           /* given on the command line */
 	struct uclock__adjtimex_state adj;
 	int64_t chrony_ref_ns;      /* chronyd's last update seen */
-	int chrony_ok;              /* its last answer was one */
+	int chrony_ok;              /* it has been synchronised */
+	char chrony_why[256];       /* why it did not answer, last said */
 	int last_bounds_status, last_bounds_source;
 };
 
@@ -601,30 +603,56 @@ static int64_t realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* chronyd's figures as a reading; -1 if it gave none (not running, not
- * asked, no answer). */
-static int read_chrony(struct daemon *d, int64_t now, struct uclock__bounds_reading *r)
+/* chronyd's figures as a reading; -1 if it gave none (not asked, its
+ * default socket absent, no answer: said once, when it changes). */
+static int read_chrony(struct daemon *d, struct uclock__bounds_reading *r)
 {
-	(void)d;
-	(void)now;
-	(void)r;
-	return -1;
+	struct uclock_chrony_tracking t;
+	struct stat st;
+	char why[256];
+
+	if (!d->chrony || (!d->chrony_asked && lstat(d->chrony, &st) != 0))
+		return -1;
+	if (uclock__chrony_tracking(d->chrony, CHRONY_TIMEOUT_MS, &t, why, sizeof(why)) != 0) {
+		if (strcmp(why, d->chrony_why) != 0) {
+			say("chronyd: %s", why);
+			snprintf(d->chrony_why, sizeof(d->chrony_why), "%s", why);
+		}
+		return -1;
+	}
+	if (d->chrony_why[0]) {
+		say("chronyd answers on %s", d->chrony);
+		d->chrony_why[0] = '\0';
+	}
+	uclock__bounds_from_chrony(&t, &d->chrony_ref_ns, d->drift_ppb, r);
+	return 0;
 }
 
+/*
+ * The figures: chronyd's while it is synchronised (tighter than the
+ * kernel's maxerror, which grows by 500 us a second); else the kernel's
+ * if a service keeps it synchronised; else, chronyd having been, its last
+ * figures growing (free running); else the kernel's (unknown).
+ */
 static void read_bounds(struct daemon *d)
 {
 	struct uclock__bounds_copy prev, next;
 	struct uclock__bounds_reading r;
 	int64_t now = realtime_ns();
 
-	if (read_chrony(d, now, &r) != 0 || r.status != UCLOCK_BOUNDS_SYNCHRONIZED) {
+	if (read_chrony(d, &r) == 0 && r.status == UCLOCK_BOUNDS_SYNCHRONIZED) {
+		d->chrony_ok = 1;
+	} else {
 		struct uclock__bounds_reading k;
 
 		uclock__bounds_adjtimex(&d->adj, now, d->drift_ppb, &k);
-		/* chronyd unsynchronised or silent: the kernel's state, if it is
-		 * synchronised; else chronyd's last figures, growing. */
-		if (k.status == UCLOCK_BOUNDS_SYNCHRONIZED || !d->chrony_ok)
+		if (k.status == UCLOCK_BOUNDS_SYNCHRONIZED || !d->chrony_ok) {
 			r = k;
+		} else {
+			memset(&r, 0, sizeof(r));
+			r.source = UCLOCK_BOUNDS_SOURCE_CHRONY;
+			r.status = UCLOCK_BOUNDS_FREE_RUNNING;
+		}
 	}
 	uint64_t marker;
 	int moved, vm_ok = uclock__bounds_vm_poll(&marker, &moved);
