@@ -106,6 +106,56 @@ struct uclock_stat {
 /* 0 on success, -1 with errno EINVAL if st is NULL or st->size too small. */
 UCLOCK_API int uclock_stat(struct uclock_stat *st);
 
+/* ---- Time with its error bound. ---- */
+
+enum uclock_bounds_status {
+	UCLOCK_BOUNDS_UNKNOWN = 0,      /* no time service vouches for the clock */
+	UCLOCK_BOUNDS_SYNCHRONIZED,     /* the service is in sync; the bound holds */
+	UCLOCK_BOUNDS_FREE_RUNNING,     /* it was, and has not updated since: the
+					   bound grows from its last figures */
+	UCLOCK_BOUNDS_DISRUPTED,        /* the clock jumped (suspend, a step, a
+					   counter reset, a VM's migration) since
+					   the service last updated */
+};
+
+enum uclock_bounds_source {
+	UCLOCK_BOUNDS_SOURCE_NONE = 0,  /* nothing could be read */
+	UCLOCK_BOUNDS_SOURCE_ADJTIMEX,  /* the kernel's NTP state (maxerror) */
+	UCLOCK_BOUNDS_SOURCE_CHRONY,    /* chronyd's tracking, read by uclockd */
+};
+
+/*
+ * CLOCK_REALTIME as an interval that holds true time: earliest_ns <=
+ * true time <= latest_ns, when status is SYNCHRONIZED or FREE_RUNNING.
+ * With UNKNOWN or DISRUPTED nothing bounds the error: earliest_ns is
+ * INT64_MIN and latest_ns INT64_MAX.  libuclock(7) says what the bound
+ * is made of; the parts are below.
+ */
+struct uclock_bounds {
+	int64_t earliest_ns;       /* CLOCK_REALTIME, ns since the epoch */
+	int64_t latest_ns;
+	int status;                /* enum uclock_bounds_status */
+	int source;                /* enum uclock_bounds_source */
+	int64_t now_ns;            /* the reading the interval is around */
+	int64_t error_ns;          /* now_ns - earliest_ns, latest_ns - now_ns;
+				      INT64_MAX when nothing bounds it */
+	int64_t service_error_ns;  /* the time service's bound at its last update */
+	int64_t drift_ns;          /* what drift can have added since */
+	int64_t uclock_error_ns;   /* uclock's own error against the kernel */
+	int64_t age_ns;            /* since the service's figures held */
+	uint32_t max_drift_ppb;    /* the drift rate assumed, parts per billion */
+	uint32_t reserved0;
+	int64_t reserved[4];       /* zero; room to grow */
+};
+
+/*
+ * Fills *b.  0, or -1 with errno EINVAL if b is NULL.  Thread-safe and
+ * async-signal-safe; no allocation, no lock waited on.  Attached to
+ * uclockd's page it makes no system call; in-process it reads the
+ * kernel's NTP state with adjtimex() at most once a second.
+ */
+UCLOCK_API int uclock_now_bounds(struct uclock_bounds *b);
+
 /* ---- Conversion of captured counter values. ---- */
 
 /*
@@ -199,6 +249,34 @@ struct uclock__knot {
 #define UCLOCK__KNOTS 104
 
 /*
+ * What the time service said, for uclock_now_bounds(): written by one
+ * writer (uclockd's, or in-process the caller that refreshes it), read
+ * through a latch of two copies as the lines are.
+ */
+struct uclock__bounds_copy {
+	int64_t as_of_ns;         /* REALTIME at which error_ns held; 0: none */
+	int64_t error_ns;         /* the service's bound then */
+	int64_t uclock_error_ns;  /* uclock's own error against the kernel */
+	uint64_t drift_mult;      /* growth of the bound per ns of age, << 64 */
+	uint64_t disruptions;     /* the writer's disruption count when the
+				     service last updated */
+	uint64_t vm_marker;       /* the VM clock's disruption marker then */
+	uint32_t status;          /* enum uclock_bounds_status */
+	uint32_t source;          /* enum uclock_bounds_source */
+	uint32_t drift_ppb;
+	uint32_t flags;           /* UCLOCK__BOUNDS_VM: vm_marker is set */
+};
+#define UCLOCK__BOUNDS_VM 1u
+
+struct uclock__bounds {
+	uint32_t seq;             /* readers use copy[seq & 1] */
+	uint32_t pad;
+	uint64_t disruptions;     /* counted by the page's timekeeper: a REALTIME
+				     step, a suspend, a counter discontinuity */
+	struct uclock__bounds_copy copy[2];
+};
+
+/*
  * The page: a header and the two copies.  In-process it is the library's
  * own; shared, it is a file uclockd keeps and every process maps
  * read-only (UCLOCK__PAGE_BYTES long, so that a reader can check the
@@ -222,6 +300,7 @@ struct uclock__page {
 	int64_t tsc_warp_ns;  /* shared: the largest step back between CPUs seen */
 	struct uclock__copy copy[2];
 	struct uclock__knot knots[UCLOCK__KNOTS]; /* a ring, 10 s of them */
+	struct uclock__bounds bounds;
 };
 
 #define UCLOCK__PAGE_BYTES 4096u

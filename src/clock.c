@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "internal.h"
 
 #define DEFAULT_INTERVAL_NS 1000000LL
@@ -231,6 +232,7 @@ static void restore_child(void)
 	__atomic_store_n(&global_page.magic, UCLOCK_PAGE_MAGIC, __ATOMIC_RELEASE);
 	if (own_source == UCLOCK_SOURCE_COUNTER)
 		uclock__tk_after_fork(&uclock__global);
+	uclock__bounds_after_fork();
 }
 
 int uclock__global_ready(void)
@@ -298,6 +300,7 @@ static void child_after_fork(void)
 		restore_child();
 	else if (state == INIT_DONE && own_source == UCLOCK_SOURCE_COUNTER)
 		uclock__tk_after_fork(&uclock__global);
+	uclock__bounds_after_fork();
 }
 
 /* At load: the fork handler, and the page marked, so that the first read

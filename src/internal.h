@@ -14,7 +14,7 @@
 #include "uclock.h"
 
 #define UCLOCK_PAGE_MAGIC 0x4b4c4355u /* "UCLK" */
-#define UCLOCK_PAGE_VERSION 2u
+#define UCLOCK_PAGE_VERSION 3u
 
 #define NSEC_PER_SEC 1000000000LL
 /* ns << 32 per tick of a counter that can be right: 1 kHz .. 100 GHz. */
@@ -160,6 +160,8 @@ struct uclock_tk {
 
 	/* Statistics, written under the lock, read relaxed. */
 	uint64_t updates, warmups, discontinuities, realtime_steps;
+	uint64_t disruptions;       /* REALTIME steps, suspends, discontinuities:
+				       what voids a time service's bound */
 	uint64_t staged_reads, kernel_fallbacks;
 	uint64_t kernel_readings;   /* by the timekeeper and readers */
 	uint64_t update_ns_total;   /* time spent in updates */

@@ -285,8 +285,10 @@ int uclock__lean_offsets(struct uclock_tk *tk, const struct tk_sample *sm,
 
 void uclock__take_offsets(struct uclock_tk *tk, const struct tk_offsets *off)
 {
-	if (tk->have_off && off->real != tk->off.real)
+	if (tk->have_off && off->real != tk->off.real) {
 		__atomic_fetch_add(&tk->realtime_steps, 1, __ATOMIC_RELAXED);
+		uclock__tk_disrupted(tk);
+	}
 	tk->off = *off;
 	tk->have_off = 1;
 }

@@ -130,6 +130,9 @@ static int update_once(struct uclock_tk *tk, int last_try)
 	/* BOOTTIME moved on without MONOTONIC: the interval held a suspend,
 	 * and says nothing about the rate. */
 	int suspended = tk->have_off && off.boot > tk->off.boot;
+
+	if (suspended)
+		uclock__tk_disrupted(tk);
 	uclock__take_offsets(tk, &off);
 	if (cur.mode != UCLOCK_MODE_COUNTER)
 		return good || !uclock__cheap_calls(tk)
@@ -137,6 +140,8 @@ static int update_once(struct uclock_tk *tk, int last_try)
 
 	if (uclock__discontinuity(tk, &sm, &sr, &keep_floor, &counter)) {
 		bump(&tk->discontinuities);
+		if (!suspended)
+			uclock__tk_disrupted(tk);
 		if (counter && uclock__counter_unstable(tk, sm.ns)) {
 			char why[160];
 
@@ -196,6 +201,13 @@ int uclock__take_lock(struct uclock_tk *tk)
 }
 
 /* The update lock, for callers outside: 1 if taken.  Never waits. */
+void uclock__tk_disrupted(struct uclock_tk *tk)
+{
+	bump(&tk->disruptions);
+	/* uclockd's thread that reads the time service adds to it too. */
+	__atomic_fetch_add(&tk->page->bounds.disruptions, 1, __ATOMIC_RELAXED);
+}
+
 int uclock__tk_take(struct uclock_tk *tk)
 {
 	/* Look before the CAS: readers arriving during an update do not

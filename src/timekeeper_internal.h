@@ -110,6 +110,8 @@ int uclock__counter_unstable(struct uclock_tk *tk, int64_t when);
 
 /* timekeeper.c */
 void uclock__flip(struct uclock_tk *tk);
+/* The clock jumped (see uclock__bounds_at()): counted here and in the page. */
+void uclock__tk_disrupted(struct uclock_tk *tk);
 /* The lock alone, no owner noted (see uclock__tk_take()). */
 int uclock__take_lock(struct uclock_tk *tk);
 

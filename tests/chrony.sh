@@ -10,7 +10,12 @@
 # against what the reference is fed (so the signs are chronyc's); the
 # reference time advancing; a stopped chronyd (a timeout, no hang), a
 # killed one (its socket file left: refused), a missing socket; nothing
-# left behind.  Skips unless root with chronyd, chronyc and python3.
+# left behind.  And the error bound uclockd publishes from it: source
+# chrony, synchronised, the service's part as chronyc's figures give it,
+# an interval that holds true time (the reference's: the kernel's
+# REALTIME plus what the feeder adds) at every reading over seconds;
+# free running from its last figures once chronyd is gone, and growing.
+# Skips unless root with chronyd, chronyc and python3.
 BUILD=${BUILD:-build}
 H="$BUILD/tests/helpers"
 skip() { echo "SKIP: $*"; exit 77; }
@@ -26,8 +31,9 @@ bad() { printf '  FAIL: %s\n' "$*"; fail=1; }
 field() { grep "^$1=" "$2" | head -n 1 | cut -d= -f2-; }
 
 tmp=$(mktemp -d)   # 0700, root's: chronyd accepts a socket there
-chronyd= feeder=
+chronyd= feeder= daemon=
 cleanup() {
+	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
 	[ -n "$feeder" ] && kill "$feeder" 2>/dev/null
 	[ -n "$chronyd" ] && kill -CONT "$chronyd" 2>/dev/null
 	[ -n "$chronyd" ] && kill -9 "$chronyd" 2>/dev/null
@@ -50,6 +56,7 @@ track() { "$H/chrony_tracking" "$sock" 1000 > "$1"; }
 
 echo "== chronyd (-x) on a reference clock of ours"
 # 8 samples a second for 60 s at most: it outlives no test.
+fed_from=$(date +%s.%N)
 "$H/chrony_refclock" "$tmp/ref.sock" $OFFSET $DRIFT_PPM 8 60 & feeder=$!
 chronyd -x -d -u root -f "$tmp/chrony.conf" > "$tmp/chronyd.log" 2>&1 & chronyd=$!
 # Synchronised: stratum 1 (30 s at most; 3 s here).
@@ -148,6 +155,71 @@ if ok:
 sys.exit(0 if ok else 1)
 EOF
 
+echo "== uclockd's error bound from chronyd"
+UCLOCK_PAGE="$tmp/run/page"
+export UCLOCK_PAGE
+"$BUILD/uclockd" --path "$UCLOCK_PAGE" --chrony "$sock" 2> "$tmp/uclockd.log" & daemon=$!
+# bounds NAME: uclock bounds --json, and the time around it (ns).
+bounds() {
+	python3 -c 'import time; print(time.time_ns())' > "$tmp/$1.when"
+	"$BUILD/uclock" bounds --json > "$tmp/$1.json" 2>&1
+	python3 -c 'import time; print(time.time_ns())' >> "$tmp/$1.when"
+}
+# holds NAME EXPRESSION: over b (the bounds object), d, before, after,
+# true_at(ns) (the reference's time at the kernel's REALTIME ns) and the
+# chronyc -c tracking fields in c (a list) if $tmp/NAME.csv exists.
+holds() {
+	python3 - "$tmp/$1" "$2" "$fed_from" $OFFSET $DRIFT_PPM <<'EOF'
+import json, os, sys
+name, expr = sys.argv[1], sys.argv[2]
+fed_from, offset, drift = float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+try:
+    d = json.load(open(name + ".json"))
+except ValueError:
+    sys.exit(1)
+b = d["bounds"]
+before, after = [int(x) for x in open(name + ".when").read().split()]
+c = open(name + ".csv").read().strip().split(",") if os.path.exists(name + ".csv") else []
+def true_at(ns):
+    return ns + int((offset + drift * 1e-6 * (ns / 1e9 - fed_from)) * 1e9)
+sys.exit(0 if eval(expr) else 1)
+EOF
+}
+i=0
+until bounds b && holds b "d['writer_pid'] == $daemon and b['source'] == 'chrony' and b['status'] == 'synchronized'"; do
+	i=$((i + 1))
+	if [ $i -gt 50 ]; then
+		bad "uclockd's page never gave chronyd's bound: $(cat "$tmp/b.json")"
+		sed 's/^/    /' "$tmp/uclockd.log"
+		break
+	fi
+	sleep 0.2
+done
+[ $i -le 50 ] && ok "synchronised, from chrony, read by uclockd (pid $daemon)"
+grep -q "error bound: synchronized, from chrony" "$tmp/uclockd.log" &&
+	ok "uclockd says so: $(grep 'error bound: synchronized, from chrony' "$tmp/uclockd.log" | head -n 1)" ||
+	bad "uclockd's log: $(cat "$tmp/uclockd.log")"
+# The service's part against chronyc's figures a moment later: |system
+# time| + root dispersion + root delay / 2, which move by microseconds a
+# second here (the 20 ppm the system clock falls behind).
+bounds b; chronyc -h "$sock" -c tracking > "$tmp/b.csv"
+holds b "abs(b['service_error_ns'] - (abs(float(c[4])) + float(c[11]) + float(c[10]) / 2) * 1e9) <= 100000" &&
+	ok "the service's part follows chronyc: $(python3 -c "import json; print(json.load(open('$tmp/b.json'))['bounds']['service_error_ns'])") ns; chronyc: $(cat "$tmp/b.csv")" ||
+	bad "the service's part is not chronyd's: $(cat "$tmp/b.json") against $(cat "$tmp/b.csv")"
+rm -f "$tmp/b.csv"
+held=0 missed=0
+for k in 1 2 3 4 5 6 7 8 9 10; do
+	bounds b
+	if holds b "b['status'] == 'synchronized' and before <= b['now_ns'] <= after and b['earliest_ns'] <= true_at(b['now_ns']) <= b['latest_ns']"; then
+		held=$((held + 1))
+	else
+		missed=$((missed + 1)); cat "$tmp/b.json"
+	fi
+	sleep 0.3
+done
+[ $missed = 0 ] && ok "true time (the reference's) inside the interval at $held readings over 3 s" ||
+	bad "true time outside the interval at $missed of 10 readings"
+
 echo "== chronyd stopped, killed; no socket"
 # Each must be an error within the helper's timeout; 20 s is a hang.
 expect_error() {  # ERRNO WHAT SOCKET
@@ -163,6 +235,20 @@ kill -CONT "$chronyd"
 track "$tmp/t" && ok "chronyd continued: answers again" || bad "after SIGCONT: $(tr '\n' ' ' < "$tmp/t")"
 kill -9 "$chronyd"; wait "$chronyd" 2>/dev/null; chronyd=
 expect_error ECONNREFUSED "chronyd killed (its socket file left)" "$sock"
+# uclockd: chronyd gone, its last figures growing.
+i=0
+until bounds gone && holds gone "b['status'] == 'free-running' and b['source'] == 'chrony'"; do
+	i=$((i + 1)); [ $i -gt 25 ] && break; sleep 0.2
+done
+if [ $i -le 25 ]; then
+	sleep 1.2; bounds later
+	holds later "b['status'] == 'free-running' and b['error_ns'] > json.load(open('$tmp/gone.json'))['bounds']['error_ns']" &&
+		ok "chronyd gone: free running from its last figures, the bound growing" ||
+		bad "free running: $(cat "$tmp/gone.json" "$tmp/later.json")"
+else
+	bad "chronyd gone: $(cat "$tmp/gone.json")"
+fi
+kill "$daemon"; wait "$daemon" 2>/dev/null; daemon=
 expect_error ENOENT "no socket" "$tmp/none.sock"
 left=$(ls "$tmp" | grep '^uclock\.')
 [ -z "$left" ] && ok "no reply socket left in $tmp" || bad "left behind: $left"

@@ -52,7 +52,7 @@ expect 0 "watch --csv --count 3" "$U" watch --csv --interval 0.05 --count 3
 [ "$(wc -l < "$tmp/out")" = 4 ] && ok "header and three lines" || bad "watch line count"
 head -1 "$tmp/out" | grep -q "^time_s,realtime_ns,monotonic_ns" && ok "CSV header" ||
 	bad "CSV header"
-awk -F, 'NR > 1 && NF != 10 { exit 1 }' "$tmp/out" && ok "ten CSV fields" || bad "CSV fields"
+awk -F, 'NR > 1 && NF != 12 { exit 1 }' "$tmp/out" && ok "twelve CSV fields" || bad "CSV fields"
 expect 0 "watch, human" "$U" watch --interval 0.05 --count 2
 grep -q "MONOTONIC" "$tmp/out" || bad "watch shows MONOTONIC"
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Every JSON output of uclock against man/uclock.1's JSON OUTPUT section:
-#  - the report, info, vdso, bench (with --threads), check, verify and
-#    watch run with --json; each document parses, is one line, and starts
+#  - the report, info, vdso, bench (with --threads), check, verify,
+#    watch and bounds run with --json; each document parses, is one line, and starts
 #    with "schema_version": 1 (watch: every line);
 #  - the key paths of each output (a.b, a[].b) are exactly those the man
 #    page lists for the command, with the shared objects it refers to
@@ -72,6 +72,7 @@ run bench 0 bench --duration 0.2 --threads 2 --json
 run check 0,1 check --calls 200 --json
 run verify 0,1 verify --duration 0.2 --json
 run watch 0 watch --json --count 3 --interval 0.1
+run bounds 0 bounds --json
 "$UCLOCK" info >"$tmp/info.txt" 2>&1 || fail "uclock info exited $?"
 
 python3 - "$MAN" "$tmp" <<'EOF' || failures=$((failures + 1))
@@ -172,14 +173,14 @@ def documented(command):
     add("", commands.get(command, []), label(command))
     return keys
 
-expected = ["report", "info", "vdso", "bench", "check", "verify", "watch"]
+expected = ["report", "info", "vdso", "bench", "check", "verify", "watch", "bounds"]
 for c in expected:
     if c not in commands:
         problem("JSON OUTPUT has no subsection for %s" % c)
 for c in commands:
     if c not in expected:
         problem("JSON OUTPUT documents %r, which this test does not run" % c)
-for name in ("platform", "uclock"):
+for name in ("platform", "uclock", "bounds"):
     if name not in shared:
         problem("JSON OUTPUT has no subsection 'The %s object'" % name)
 

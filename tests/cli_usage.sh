@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 ok() { printf '  ok: %s\n' "$1"; }
 bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
-COMMANDS="info vdso bench check verify watch run"
+COMMANDS="info vdso bench check verify watch run bounds"
 
 echo "== --help: one layout"
 for cmd in $COMMANDS; do
@@ -47,6 +47,7 @@ error "'--dump'" vdso --dump
 error "'--duration'" verify --duration
 error "'x'" bench --duration x
 error "'stray'" info stray
+error "'stray'" bounds stray
 error "'frobnicate'" frobnicate
 error "'--frob'" --frob
 error "'stray'" --json stray
@@ -54,6 +55,13 @@ error "'--csv' and '--json'" watch --json --csv
 "$BUILD/uclockd" --no-such-option 2> "$tmp/err"
 [ $? = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -q "'--no-such-option'" "$tmp/err" &&
 	ok "uclockd --no-such-option: $(cat "$tmp/err")" || bad "uclockd: $(cat "$tmp/err")"
+for arg in "--max-drift 0" "--max-drift fast" "--max-drift 100001" "--chrony"; do
+	"$BUILD/uclockd" $arg 2> "$tmp/err"
+	st=$?
+	want=$(echo "$arg" | awk '{ print ($2 == "" ? $1 : $2) }')
+	[ $st = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -qF -- "'$want'" "$tmp/err" &&
+		ok "uclockd $arg: $(cat "$tmp/err")" || bad "uclockd $arg: exit $st, $(cat "$tmp/err")"
+done
 "$BUILD/uclockd" --interval 9 2> "$tmp/err"
 [ $? = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -q "'9'" "$tmp/err" &&
 	ok "uclockd --interval 9: $(cat "$tmp/err")" || bad "uclockd: $(cat "$tmp/err")"

@@ -23,8 +23,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # uclockd on $page, once it says it keeps it (5 s at most).
-start() {
-	"$D" --path "$page" 2>>"$tmp/daemon.log" &
+start() {  # uclockd's options beyond --path: $UCLOCKD_ARGS
+	"$D" --path "$page" ${UCLOCKD_ARGS:-} 2>>"$tmp/daemon.log" &
 	daemon=$!
 	i=0
 	while [ $i -lt 50 ]; do

@@ -197,6 +197,12 @@ static void print_verdicts(const struct costs *b)
 	if (rdtsc && fast)
 		printf("uclock_mono_ns() is %.2fx " METHOD_BARE_COUNTER_TEXT "\n",
 		       fast->median / rdtsc->median);
+	const struct cost *real_ns = cost_of(b, "uclock_real_ns()");
+	const struct cost *bounds = cost_of(b, "uclock_now_bounds()");
+
+	if (real_ns && bounds)
+		printf("uclock_now_bounds() costs uclock_real_ns() + %.2f ns (%.2fx the vDSO's "
+		       "REALTIME)\n", bounds->median - real_ns->median, cost_ratio(bounds));
 	if (isfinite(sys))
 		printf("a system call costs %.1fx the vDSO\n", sys);
 	if (isfinite(vsys))

@@ -19,6 +19,7 @@ int cmd_check(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_bounds(int argc, char **argv);
 
 /* libuclock-preload.so for this uclock, or NULL. */
 const char *preload_path(void);
@@ -80,5 +81,11 @@ struct uclock_stat;
 void json_platform(struct json *j, const struct platform *p);
 /* The member "uclock": the library's state from uclock_stat(). */
 void json_uclock(struct json *j, const struct uclock_stat *st);
+/* bounds.c: uclock_now_bounds() as one line, its status in words, and as
+ * a JSON object (the same keys in every command). */
+struct uclock_bounds;
+void bounds_line(char *out, size_t size, const struct uclock_bounds *b);
+const char *bounds_why(const struct uclock_bounds *b);
+void json_bounds(struct json *j, const char *key, const struct uclock_bounds *b);
 
 #endif

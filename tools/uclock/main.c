@@ -19,6 +19,7 @@ static const struct command {
 	{"verify", cmd_verify, "uclock against the kernel: brackets, errno, warps"},
 	{"watch", cmd_watch, "live offsets of uclock's clocks to the kernel's"},
 	{"run", cmd_run, "run a program with uclock preloaded (--stats: count)"},
+	{"bounds", cmd_bounds, "REALTIME as [earliest, latest], with its status"},
 };
 
 static int help(FILE *out, int status)

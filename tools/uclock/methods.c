@@ -245,6 +245,7 @@ LOOP(m_libc_getcpu, acc += (uint64_t)sched_getcpu())
 LOOP(m_u_mono_ns, acc += (uint64_t)uclock_mono_ns())
 LOOP(m_u_real_ns, acc += (uint64_t)uclock_real_ns())
 LOOP(m_u_ticks, acc += uclock_ticks())
+LOOP(m_u_bounds, struct uclock_bounds b; uclock_now_bounds(&b); acc += (uint64_t)b.latest_ns)
 #define UCLOCK_LOOP(fn_name, id) LOOP(fn_name, TIMESPEC(uclock_gettime(id, &ts)))
 UCLOCK_LOOP(m_u_real, CLOCK_REALTIME)
 UCLOCK_LOOP(m_u_mono, CLOCK_MONOTONIC)
@@ -333,6 +334,7 @@ const struct method methods[] = {
 	{"uclock_mono_ns()", KIND_UCLOCK, m_u_mono_ns, NULL, R_MONO},
 	{"uclock_real_ns()", KIND_UCLOCK, m_u_real_ns, NULL, R_REAL},
 	{"uclock_ticks()", KIND_UCLOCK, m_u_ticks, NULL, R_MONO},
+	{"uclock_now_bounds()", KIND_UCLOCK, m_u_bounds, NULL, R_REAL},
 	{"uclock_gettime(REALTIME)", KIND_UCLOCK, m_u_real, NULL, R_REAL},
 	{"uclock_gettime(MONOTONIC)", KIND_UCLOCK, m_u_mono, NULL, R_MONO},
 	{"uclock_gettime(MONOTONIC_RAW)", KIND_UCLOCK, m_u_raw, NULL, R_RAW},

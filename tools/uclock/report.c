@@ -82,6 +82,7 @@ struct report {
 	int vdso_user;        /* measured: the vDSO answers in user space */
 	struct prose verdict, advice;
 	struct offset offsets[OFFSET_CLOCKS];
+	struct uclock_bounds bounds;
 };
 
 /* Median per-call cost, a quick look with the engine uclock bench uses.
@@ -213,6 +214,7 @@ static int gather(struct report *r)
 	r->vdso_user = vdso_in_user_space(r);
 	judge(r);
 	measure_offsets(r->offsets);
+	uclock_now_bounds(&r->bounds);
 	return 0;
 }
 
@@ -290,8 +292,10 @@ static void text_prose(const char *title, const struct prose *prose)
 	}
 }
 
-static void text_status(const struct uclock_stat *st)
+static void text_status(const struct uclock_stat *st, const struct uclock_bounds *b)
 {
+	char bound[160];
+
 	printf("\nuclock %s\n", UCLOCK_VERSION_STRING);
 	printf("  source        %s (%s)\n", st->source_name, st->reason);
 	printf("  mode          %s; kernel reached through %s\n", st->mode_name,
@@ -304,6 +308,8 @@ static void text_status(const struct uclock_stat *st)
 		printf("  steering      %+.3f ppm; the kernel's MONOTONIC runs %+.3f ppm "
 		       "off MONOTONIC_RAW\n",
 		       st->rate_correction_ppm, st->kernel_rate_ppm);
+	bounds_line(bound, sizeof(bound), b);
+	printf("  time bound    %s ('uclock bounds')\n", bound);
 }
 
 static void text_offsets(const struct offset *o)
@@ -323,7 +329,7 @@ static void text(const struct report *r)
 	text_costs(r->costs);
 	text_prose("Verdict", &r->verdict);
 	text_prose("Advice", &r->advice);
-	text_status(&r->st);
+	text_status(&r->st, &r->bounds);
 	text_offsets(r->offsets);
 }
 
@@ -404,6 +410,7 @@ static int json(const struct report *r)
 	json_prose(j, "verdict", &r->verdict);
 	json_prose(j, "advice", &r->advice);
 	json_uclock(j, &r->st);
+	json_bounds(j, "bounds", &r->bounds);
 	json_offsets(j, r->offsets);
 	json_close(j);
 	return 0;

@@ -12,6 +12,7 @@
 #include <sys/timex.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "cli.h"
 #include "uclock.h"
 
@@ -73,7 +74,8 @@ static void usage(FILE *out)
 	fprintf(out, "usage: uclock watch [--interval S] [--count N] [--csv | --json]\n\n"
 		     "Every interval, the offset of each of uclock's clocks to the\n"
 		     "kernel's, uclock's rate correction and the kernel's NTP\n"
-		     "frequency, one line each time, until interrupted.\n\n"
+		     "frequency and the error bound (uclock bounds), one line each time,\n"
+		     "until interrupted.\n\n"
 		     "  --interval S  seconds between lines (0.01..86400, default 1)\n"
 		     "  --count N     stop after N lines\n"
 		     "  --csv         comma-separated values, with a header line\n"
@@ -87,6 +89,7 @@ struct sample {
 	int64_t offset_ns[CLOCKS];
 	double ntp_ppm;
 	struct uclock_stat st;
+	struct uclock_bounds bounds;
 };
 
 static void print_text(const struct sample *s)
@@ -94,8 +97,11 @@ static void print_text(const struct sample *s)
 	printf("%8.3fs ", s->t);
 	for (size_t i = 0; i < CLOCKS; i++)
 		printf(" %s %+4lldns", clocks[i].name, (long long)s->offset_ns[i]);
-	printf("  steer %+8.3fppm  ntp %+8.3fppm  %s\n", s->st.rate_correction_ppm,
-	       s->ntp_ppm, s->st.mode_name);
+	char bound[160];
+
+	bounds_line(bound, sizeof(bound), &s->bounds);
+	printf("  steer %+8.3fppm  ntp %+8.3fppm  %s  bound %s\n", s->st.rate_correction_ppm,
+	       s->ntp_ppm, s->st.mode_name, bound);
 }
 
 static void print_csv_header(void)
@@ -103,7 +109,8 @@ static void print_csv_header(void)
 	printf("time_s");
 	for (size_t i = 0; i < CLOCKS; i++)
 		printf(",%s", clocks[i].column);
-	printf(",rate_correction_ppm,kernel_rate_ppm,ntp_frequency_ppm,mode\n");
+	printf(",rate_correction_ppm,kernel_rate_ppm,ntp_frequency_ppm,mode,"
+	       "bound_error_ns,bound_status\n");
 }
 
 static void print_csv(const struct sample *s)
@@ -111,8 +118,12 @@ static void print_csv(const struct sample *s)
 	printf("%.3f", s->t);
 	for (size_t i = 0; i < CLOCKS; i++)
 		printf(",%lld", (long long)s->offset_ns[i]);
-	printf(",%.4f,%.4f,%.4f,%s\n", s->st.rate_correction_ppm, s->st.kernel_rate_ppm,
+	printf(",%.4f,%.4f,%.4f,%s,", s->st.rate_correction_ppm, s->st.kernel_rate_ppm,
 	       s->ntp_ppm, s->st.mode_name);
+	/* Unbounded: an empty field, as CSV says "no value". */
+	if (s->bounds.error_ns != INT64_MAX)
+		printf("%lld", (long long)s->bounds.error_ns);
+	printf(",%s\n", uclock__bounds_status_name(s->bounds.status));
 }
 
 /* The offsets as the report has them, with one statistic: the median. */
@@ -138,6 +149,7 @@ static void print_json(const struct sample *s)
 	json_double(j, "frequency_ppm", s->ntp_ppm);
 	json_end(j);
 	json_uclock(j, &s->st);
+	json_bounds(j, "bounds", &s->bounds);
 	json_close(j);
 }
 
@@ -148,6 +160,7 @@ static void line(enum format format, double t)
 	for (size_t i = 0; i < CLOCKS; i++)
 		s.offset_ns[i] = offset_ns(clocks[i].id);
 	uclock_stat(&s.st);
+	uclock_now_bounds(&s.bounds);
 	s.ntp_ppm = ntp_frequency_ppm();
 	if (format == CSV)
 		print_csv(&s);

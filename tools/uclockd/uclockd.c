@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,9 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "internal.h"
 
 #define DEFAULT_PATH "/run/uclock/page"
+#define DEFAULT_CHRONY "/run/chrony/chronyd.sock"
+#define CHRONY_TIMEOUT_MS 200
 #define MIN_SPAN_NS 10000000LL
 #define SYNC_CHECK_NS 10000000LL                /* the check across CPUs: 10 ms */
 /* The span while the rate holds: an update every 100 ms, ten wakeups a
@@ -56,6 +60,16 @@ struct daemon {
 	int last_sync;              /* its verdict, -1 before the first */
 	uint64_t last_disc, last_steps;
 	int ready;                  /* told the service manager */
+	/* Error bounds: the time service's figures, read once a second by a
+	 * thread of their own (a slow chronyd never delays an update). */
+	uint32_t drift_ppb;         /* --max-drift */
+	const char *chrony;         /* --chrony: its socket; NULL none */
+	int chrony_asked;           /* given on the command line */
+	struct uclock__adjtimex_state adj;
+	int64_t chrony_ref_ns;      /* chronyd's last update seen */
+	int chrony_ok;              /* it has been synchronised */
+	char chrony_why[256];       /* why it did not answer, last said */
+	int last_bounds_status, last_bounds_source;
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -101,20 +115,27 @@ static void notify(const char *state)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: uclockd [--path FILE] [--interval S]\n"
+	fprintf(out, "usage: uclockd [--path FILE] [--interval S] [--max-drift PPM]\n"
+		     "               [--chrony SOCKET|none]\n"
 		     "       uclockd --version\n\n"
 		     "Keeps uclock's shared time page in FILE, for every process using\n"
 		     "libuclock: updated often at first and after any change (every S\n"
 		     "seconds, or 5 ms if that is longer), every 100 ms while the rate\n"
 		     "holds.  Runs in the foreground, logs to stderr, tells systemd\n"
 		     "when the page is ready; SIGTERM or SIGINT stops it and marks the\n"
-		     "page stopped.\n\n"
-		     "  --path FILE   the page (default %s)\n"
-		     "  --interval S  seconds, 0.0001..1 (default 0.001)\n"
-		     "  -h, --help    this help\n"
-		     "  --version     the version\n\n"
+		     "page stopped.  Once a second it also reads the time service's\n"
+		     "error (chronyd's tracking, else the kernel's maxerror) into the\n"
+		     "page, for uclock_now_bounds() in every process.\n\n"
+		     "  --path FILE        the page (default %s)\n"
+		     "  --interval S       seconds, 0.0001..1 (default 0.001)\n"
+		     "  --max-drift PPM    the clock's maximum drift rate between the\n"
+		     "                     service's updates (default 15)\n"
+		     "  --chrony SOCKET    chronyd's command socket (default %s,\n"
+		     "                     when it exists); none: do not ask chronyd\n"
+		     "  -h, --help         this help\n"
+		     "  --version          the version\n\n"
 		     "Exit status: 0 stopped by a signal, 1 cannot keep the page,\n"
-		     "2 bad usage.\n", DEFAULT_PATH);
+		     "2 bad usage.\n", DEFAULT_PATH, DEFAULT_CHRONY);
 }
 
 /* Bad usage, in one line naming what was wrong; returns 2. */
@@ -131,6 +152,8 @@ static int parse(struct daemon *d, int argc, char **argv)
 	static const struct option options[] = {
 		{"path", required_argument, NULL, 'p'},
 		{"interval", required_argument, NULL, 'i'},
+		{"max-drift", required_argument, NULL, 'd'},
+		{"chrony", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -139,6 +162,8 @@ static int parse(struct daemon *d, int argc, char **argv)
 
 	d->path = DEFAULT_PATH;
 	d->period_ns = 1000000;
+	d->drift_ppb = UCLOCK__BOUNDS_DRIFT_PPB;
+	d->chrony = DEFAULT_CHRONY;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		char *end;
@@ -155,6 +180,16 @@ static int parse(struct daemon *d, int argc, char **argv)
 				return usage_error("bad interval '%s' (seconds, 0.0001 to 1)",
 						   optarg);
 			d->period_ns = (int64_t)(s * 1e9);
+			break;
+		case 'd':
+			d->drift_ppb = uclock__bounds_parse_ppm(optarg);
+			if (!d->drift_ppb)
+				return usage_error("bad drift rate '%s' (ppm, above 0, at most 100000)",
+						   optarg);
+			break;
+		case 'c':
+			d->chrony = strcmp(optarg, "none") ? optarg : NULL;
+			d->chrony_asked = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -558,6 +593,129 @@ static void update(struct daemon *d, int offsets_only)
 	}
 }
 
+/* ---- error bounds ---- */
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* chronyd's figures as a reading; -1 if it gave none (not asked, its
+ * default socket absent, no answer: said once, when it changes). */
+static int read_chrony(struct daemon *d, struct uclock__bounds_reading *r)
+{
+	struct uclock_chrony_tracking t;
+	struct stat st;
+	char why[256];
+
+	if (!d->chrony || (!d->chrony_asked && lstat(d->chrony, &st) != 0))
+		return -1;
+	if (uclock__chrony_tracking(d->chrony, CHRONY_TIMEOUT_MS, &t, why, sizeof(why)) != 0) {
+		if (strcmp(why, d->chrony_why) != 0) {
+			say("chronyd: %s", why);
+			snprintf(d->chrony_why, sizeof(d->chrony_why), "%s", why);
+		}
+		return -1;
+	}
+	if (d->chrony_why[0]) {
+		say("chronyd answers on %s", d->chrony);
+		d->chrony_why[0] = '\0';
+	}
+	uclock__bounds_from_chrony(&t, &d->chrony_ref_ns, d->drift_ppb, r);
+	return 0;
+}
+
+/*
+ * The figures: chronyd's while it is synchronised (tighter than the
+ * kernel's maxerror, which grows by 500 us a second); else the kernel's
+ * if a service keeps it synchronised; else, chronyd having been, its last
+ * figures growing (free running); else the kernel's (unknown).
+ */
+static void read_bounds(struct daemon *d)
+{
+	struct uclock__bounds_copy prev, next;
+	struct uclock__bounds_reading r;
+	int64_t now = realtime_ns();
+
+	if (read_chrony(d, &r) == 0 && r.status == UCLOCK_BOUNDS_SYNCHRONIZED) {
+		d->chrony_ok = 1;
+	} else {
+		struct uclock__bounds_reading k;
+
+		uclock__bounds_adjtimex(&d->adj, now, d->drift_ppb, &k);
+		if (k.status == UCLOCK_BOUNDS_SYNCHRONIZED || !d->chrony_ok) {
+			r = k;
+		} else {
+			memset(&r, 0, sizeof(r));
+			r.source = UCLOCK_BOUNDS_SOURCE_CHRONY;
+			r.status = UCLOCK_BOUNDS_FREE_RUNNING;
+		}
+	}
+	uint64_t marker;
+	int moved, vm_ok = uclock__bounds_vm_poll(&marker, &moved);
+
+	/* A migration the VM clock reports: a jump for every reader, also
+	 * those that cannot map the device themselves. */
+	if (moved) {
+		__atomic_fetch_add(&d->page->bounds.disruptions, 1, __ATOMIC_RELAXED);
+		say("the VM clock's disruption marker moved: bounds disrupted until the "
+		    "time service updates");
+	}
+	uclock__bounds_load(&d->page->bounds, &prev);
+	uclock__bounds_next(&prev, &r, now,
+			    __atomic_load_n(&d->page->bounds.disruptions, __ATOMIC_RELAXED), vm_ok,
+			    marker,
+			    uclock__bounds_uclock_error(__atomic_load_n(&d->tk.mono_err_ns,
+									 __ATOMIC_RELAXED)),
+			    &next);
+	uclock__bounds_store(&d->page->bounds, &next);
+	if ((int)next.status != d->last_bounds_status || (int)next.source != d->last_bounds_source) {
+		d->last_bounds_status = (int)next.status;
+		d->last_bounds_source = (int)next.source;
+		say("error bound: %s, from %s (%.3f ms at the last update)",
+		    uclock__bounds_status_name((int)next.status),
+		    uclock__bounds_source_name((int)next.source), (double)next.error_ns / 1e6);
+	}
+}
+
+static void *bounds_thread(void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec next;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (;;) {
+		read_bounds(d);
+		next.tv_sec++;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+	}
+	return NULL;
+}
+
+static int start_bounds(struct daemon *d)
+{
+	pthread_t t;
+	sigset_t all, old;
+	int err;
+
+	d->last_bounds_status = d->last_bounds_source = -1;
+	/* The thread takes no signal: the main loop reads them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&t, NULL, bounds_thread, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		say("cannot start the thread that reads the time service: %s", strerror(err));
+		return -1;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
 /*
  * A clean stop.  Processes keep their own mirror of the last copy until
  * its keep: wait that out (a period at most), then end the lines now and
@@ -629,7 +787,7 @@ int main(int argc, char **argv)
 
 	if (status >= 0)
 		return status;
-	if (start_keeping(&d) != 0 || open_events(&d) != 0)
+	if (start_keeping(&d) != 0 || open_events(&d) != 0 || start_bounds(&d) != 0)
 		return 1;
 	status = run(&d);
 	stop_keeping(&d);
