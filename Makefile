@@ -185,7 +185,7 @@ AARCH64_BUILD := build-aarch64
 AARCH64_RUN = BUILD=$(AARCH64_BUILD) EMULATOR="$(QEMU_AARCH64) -L $(AARCH64_SYSROOT)" \
 	TEST_TIMEOUT=120 sh tests/run.sh
 # The policy (for the machine as it is), the simulator, the ELF reader.
-AARCH64_TESTS := trust_policy trust elf fuzz_elf $(patsubst tests/%.c,%,$(wildcard tests/sim_*.c))
+AARCH64_TESTS := trust_policy trust elf fuzz_elf bounds vmclock chrony_proto $(patsubst tests/%.c,%,$(wildcard tests/sim_*.c))
 # Against the kernel, the counter forced: brackets, the API, errno, the
 # readers across threads, under signals, on stale lines, in fork children
 # and time namespaces; the command and the daemon (tests/emulated/).

@@ -162,10 +162,12 @@ static void *writer(void *arg)
 	(void)arg;
 	for (uint32_t k = 1; k < 200000 && elapsed_s() < until; k++) {
 		__atomic_store_n(seq, ++s, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		__atomic_store_n(&half[1], k, __ATOMIC_RELAXED); /* high (little-endian) */
+		/* The odd count before the marker's halves (under TSan, which
+		 * has no fences, the stores themselves are release). */
+		UCLOCK__WRITE_FENCE();
+		__atomic_store_n(&half[1], k, UCLOCK__STORE); /* high (little-endian) */
 		spin(200);
-		__atomic_store_n(&half[0], k, __ATOMIC_RELAXED);
+		__atomic_store_n(&half[0], k, UCLOCK__STORE);
 		__atomic_store_n(seq, ++s, __ATOMIC_RELEASE);
 		spin(2000);
 	}
