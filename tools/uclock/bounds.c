@@ -4,7 +4,6 @@
  * as text or one JSON object.  The report and watch show it in a line.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +11,6 @@
 #include "bounds.h"
 #include "cli.h"
 #include "uclock.h"
-
-enum { OPT_JSON = 256 };  /* long-only: past every short option's char */
 
 static int bounded(const struct uclock_bounds *b)
 {
@@ -146,26 +143,13 @@ static int usage(void)
 
 int cmd_bounds(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{"json", no_argument, NULL, OPT_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct uclock_stat st = {.size = sizeof(st)};
 	struct uclock_bounds b;
 	char why[160] = "";
-	int as_json = 0, c;
+	int as_json, status = json_only_options("bounds", argc, argv, usage, &as_json);
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON: as_json = 1; break;
-		case 'h': return usage();
-		default: return option_error("bounds", c, argv);
-		}
-	}
-	if (optind < argc)
-		return usage_error("bounds", "unexpected argument '%s'", argv[optind]);
+	if (status >= 0)
+		return status;
 	if (!uclock__bounds_drift_env(why, sizeof(why)))
 		fprintf(stderr, "uclock: %s: no bound is given\n", why);
 	warm_up();

@@ -30,6 +30,11 @@ int usage_error(const char *cmd, const char *fmt, ...)
 /* getopt_long's '?' or ':' (opterr 0, optstring starting with ':'), in
  * usage_error's form, naming the option as given; returns 2. */
 int option_error(const char *cmd, int c, char **argv);
+/* A command's options when they are --json and --help alone: -1 to go
+ * on (*as_json set), else the status to exit with (help shown, or bad
+ * usage said). */
+int json_only_options(const char *cmd, int argc, char **argv, int (*usage)(void),
+		      int *as_json);
 /* Strict number parsing: the whole string, in range; 0 or -1. */
 int parse_seconds(const char *s, double min, double max, double *out);
 int parse_long(const char *s, long min, long max, long *out);

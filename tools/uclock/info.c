@@ -4,13 +4,10 @@
  * what libuclock chose here; as text or one JSON object.
  */
 #include <elf.h>
-#include <getopt.h>
 
 #include "cli.h"
 #include "platform.h"
 #include "uclock.h"
-
-enum { OPT_JSON = 256 };  /* long-only: past every short option's char */
 
 struct info {
 	struct platform p;
@@ -203,24 +200,11 @@ static int usage(void)
 
 int cmd_info(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{"json", no_argument, NULL, OPT_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	struct info in = {0};
-	int as_json = 0, c;
+	int as_json, status = json_only_options("info", argc, argv, usage, &as_json);
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON: as_json = 1; break;
-		case 'h': return usage();
-		default: return option_error("info", c, argv);
-		}
-	}
-	if (optind < argc)
-		return usage_error("info", "unexpected argument '%s'", argv[optind]);
+	if (status >= 0)
+		return status;
 	gather(&in);
 	if (as_json)
 		return json(&in);

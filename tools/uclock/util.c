@@ -35,6 +35,31 @@ int option_error(const char *cmd, int c, char **argv)
 	return usage_error(cmd, "unknown option '%s'", arg);
 }
 
+int json_only_options(const char *cmd, int argc, char **argv, int (*usage)(void),
+		      int *as_json)
+{
+	enum { JSON = 256 };  /* long-only: past every short option's char */
+	static const struct option options[] = {
+		{"json", no_argument, NULL, JSON},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*as_json = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case JSON: *as_json = 1; break;
+		case 'h': return usage();
+		default: return option_error(cmd, c, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
 int parse_seconds(const char *s, double min, double max, double *out)
 {
 	char *end;
