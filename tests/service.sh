@@ -2,8 +2,9 @@
 # uclockd under a service manager: it says READY=1 on systemd's notify
 # socket once its page is calibrated (so that a process started then reads
 # the page from its first call), STOPPING=1 when stopped; a notify socket
-# that is wrong or gone is logged, never fatal.  The unit verifies, and
-# systemd-analyze rates its exposure 2 or less.
+# that is wrong or gone is logged, never fatal.  The unit verifies, lets
+# the daemon read the kernel's NTP state and chronyd's socket (the error
+# bound's sources), and systemd-analyze rates its exposure 2 or less.
 BUILD=${BUILD:-build}
 R="$BUILD/tests/helpers/page_reader"
 . tests/helpers/daemon.sh
@@ -86,6 +87,14 @@ if command -v systemd-analyze >/dev/null; then
 		ok "uclockd.service verifies" || { bad "uclockd.service"; cat "$tmp/unit"; }
 	grep -qx "Type=notify" packaging/uclockd.service.in && ok "Type=notify" ||
 		bad "the unit does not wait for readiness"
+	# The error bound reads the kernel's NTP state: ProtectClock= refuses
+	# adjtimex() even read-only, and @system-service does not list it.
+	! grep -q "^ProtectClock=yes" packaging/uclockd.service.in &&
+	grep -q "^SystemCallFilter=.*adjtimex.*clock_adjtime" packaging/uclockd.service.in &&
+		ok "adjtimex() and clock_adjtime() allowed (the error bound's source)" ||
+		bad "the unit refuses the read-only adjtimex() the error bound needs"
+	grep -q "^ReadWritePaths=-/run/chrony" packaging/uclockd.service.in &&
+		ok "chronyd's socket directory reachable" || bad "the unit cannot reach chronyd's socket"
 	if systemd-analyze security --offline=true "$tmp/uclockd.service" >"$tmp/security" 2>&1; then
 		level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$tmp/security")
 		awk -v l="$level" 'BEGIN { exit !(l != "" && l <= 2.0) }' &&
