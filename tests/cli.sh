@@ -1,23 +1,7 @@
 #!/bin/sh
 # The uclock command: usage errors and exit codes, the report, watch, the
 # man page (verify: tests/cli_verify.sh).
-BUILD=${BUILD:-build}
-U="$BUILD/uclock"
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-ok() { printf '  ok: %s\n' "$1"; }
-bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
-
-# expect STATUS DESCRIPTION COMMAND...: the exit status is STATUS.
-expect() {
-	want=$1 what=$2; shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" = "$want" ]; then ok "$what (exit $got)"
-	else bad "$what: exit $got, wanted $want"; sed 's/^/    /' "$tmp/err" | head -5; fi
-}
+. tests/helpers/cli.sh
 
 echo "== usage and exit codes"
 expect 0 "uclock --help" "$U" --help

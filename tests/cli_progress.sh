@@ -4,14 +4,7 @@
 # it before their results; piped, stderr stays empty.  The terminal is a
 # pseudo-terminal from script(1).
 # Exit 0 pass, 1 fail, 77 skip (no script(1) to make a terminal).
-BUILD=${BUILD:-build}
-U="$BUILD/uclock"
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-ok() { printf '  ok: %s\n' "$1"; }
-bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
+. tests/helpers/cli.sh
 
 # on_terminal NAME COMMAND: COMMAND's output through a terminal, in $tmp/NAME.
 on_terminal() {

@@ -2,13 +2,7 @@
 # The commands' surface: every --help in one layout, every usage error in
 # one line naming what was wrong, one version everywhere, and the bash
 # completion offering only what the commands accept.
-BUILD=${BUILD:-build}
-U="$BUILD/uclock"
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-ok() { printf '  ok: %s\n' "$1"; }
-bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
+. tests/helpers/cli.sh
 COMMANDS="info vdso bench check verify watch run bounds"
 
 echo "== --help: one layout"

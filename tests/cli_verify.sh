@@ -11,23 +11,7 @@
 # The JSON has its keys; --help names every check.  No timing is asserted:
 # the limits are verify's own, relative to the brackets it measures.
 # Exit 0 pass, 1 fail.
-BUILD=${BUILD:-build}
-U="$BUILD/uclock"
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-ok() { printf '  ok: %s\n' "$1"; }
-bad() { printf '  FAIL: %s\n' "$1"; fail=1; }
-
-# expect STATUS DESCRIPTION COMMAND...: the exit status is STATUS.
-expect() {
-	want=$1 what=$2; shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" = "$want" ]; then ok "$what (exit $got)"
-	else bad "$what: exit $got, wanted $want"; sed 's/^/    /' "$tmp/out" "$tmp/err" | tail -n 20; fi
-}
+. tests/helpers/cli.sh
 
 echo "== --help names the checks"
 expect 0 "verify --help" "$U" verify --help
