@@ -431,7 +431,7 @@ void uclock__bounds_after_fork(void)
 /* The figures this process reads: uclockd's, or its own, refreshed when due. */
 static const struct uclock__bounds *figures(int64_t now, uint64_t *disruptions)
 {
-	const struct uclock__page *shared = uclock__attached() ? uclock__attach_page() : NULL;
+	const struct uclock__page *shared = uclock__attach_page();
 
 	if (shared && __atomic_load_n(&shared->bounds.seq, __ATOMIC_ACQUIRE)) {
 		*disruptions = __atomic_load_n(&shared->bounds.disruptions, __ATOMIC_RELAXED);

@@ -46,6 +46,9 @@ void warm_up(void);
 int64_t clock_ns(clockid_t clock);          /* libc clock_gettime */
 int64_t timespec_ns(const struct timespec *ts);
 int compare_i64(const void *a, const void *b);
+/* n readings of uclock_gettime(id), each minus the middle of the C
+ * library's readings of the same clock just before and after it; sorted. */
+void uclock_offsets(clockid_t id, int64_t *err, int n);
 int compare_double(const void *a, const void *b);
 
 /* Progress of a long command, on stderr when it is a terminal (nothing

@@ -185,16 +185,7 @@ static void measure_offsets(struct offset *out)
 	static int64_t err[OFFSET_READS];
 
 	for (int c = 0; c < OFFSET_CLOCKS; c++) {
-		clockid_t id = offset_clocks[c].id;
-
-		for (int i = 0; i < OFFSET_READS; i++) {
-			struct timespec u;
-			int64_t before = clock_ns(id);
-
-			uclock_gettime(id, &u);
-			err[i] = timespec_ns(&u) - (before / 2 + clock_ns(id) / 2);
-		}
-		qsort(err, OFFSET_READS, sizeof(err[0]), compare_i64);
+		uclock_offsets(offset_clocks[c].id, err, OFFSET_READS);
 		out[c].median_ns = err[OFFSET_READS / 2];
 		out[c].p1_ns = err[OFFSET_READS / 100];
 		out[c].p99_ns = err[OFFSET_READS - 1 - OFFSET_READS / 100];

@@ -107,6 +107,18 @@ int compare_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void uclock_offsets(clockid_t id, int64_t *err, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct timespec u;
+		int64_t before = clock_ns(id);
+
+		uclock_gettime(id, &u);
+		err[i] = timespec_ns(&u) - (before / 2 + clock_ns(id) / 2);
+	}
+	qsort(err, (size_t)n, sizeof(err[0]), compare_i64);
+}
+
 int compare_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;

@@ -48,14 +48,7 @@ static int64_t offset_ns(clockid_t id)
 {
 	int64_t err[READS];
 
-	for (int i = 0; i < READS; i++) {
-		struct timespec u;
-		int64_t before = clock_ns(id);
-
-		uclock_gettime(id, &u);
-		err[i] = timespec_ns(&u) - (before / 2 + clock_ns(id) / 2);
-	}
-	qsort(err, READS, sizeof(err[0]), compare_i64);
+	uclock_offsets(id, err, READS);
 	return err[READS / 2];
 }
 

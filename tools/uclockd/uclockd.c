@@ -501,11 +501,11 @@ static void arm_tick(struct daemon *d)
 	timerfd_settime(d->tick_fd, 0, &when, NULL);
 }
 
-static int64_t monotonic_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
@@ -518,13 +518,13 @@ static void housekeeping(struct daemon *d)
 
 	read_online(online, sizeof(online));
 	int changed = strcmp(online, d->online) != 0;
-	if (!changed && monotonic_ns() - d->last_sync_ns < SYNC_RECHECK_NS)
+	if (!changed && clock_ns(CLOCK_MONOTONIC) - d->last_sync_ns < SYNC_RECHECK_NS)
 		return;
 	if (changed)
 		say("online CPUs now %s: checking the " UCLOCK__COUNTER_TEXT " across them", online);
 	memcpy(d->online, online, sizeof(online));
 	check_sync(d, &facts);
-	d->last_sync_ns = monotonic_ns();
+	d->last_sync_ns = clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Read returns ECANCELED when the kernel's REALTIME is set. */
@@ -557,7 +557,7 @@ static int open_events(struct daemon *d)
 	}
 	struct itimerspec second = {{1, 0}, {1, 0}};
 	timerfd_settime(d->house_fd, 0, &second, NULL);
-	d->last_sync_ns = monotonic_ns();
+	d->last_sync_ns = clock_ns(CLOCK_MONOTONIC);
 	arm_tick(d);
 	arm_settime(d);
 	return 0;
@@ -595,14 +595,6 @@ static void update(struct daemon *d, int offsets_only)
 
 /* ---- error bounds ---- */
 
-static int64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* chronyd's figures as a reading; -1 if it gave none (not asked, its
  * default socket absent, no answer: said once, when it changes). */
 static int read_chrony(struct daemon *d, struct uclock__bounds_reading *r)
@@ -638,7 +630,7 @@ static void read_bounds(struct daemon *d)
 {
 	struct uclock__bounds_copy prev, next;
 	struct uclock__bounds_reading r;
-	int64_t now = realtime_ns();
+	int64_t now = clock_ns(CLOCK_REALTIME);
 
 	if (read_chrony(d, &r) == 0 && r.status == UCLOCK_BOUNDS_SYNCHRONIZED) {
 		d->chrony_ok = 1;
